@@ -1,0 +1,1 @@
+"""Bundled resources of cbrec: model weights + cards (models/), icons (icons/)."""
