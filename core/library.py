@@ -1,0 +1,284 @@
+"""The ``Library`` facade: scan, analyse, query, playlists and export over one music library.
+
+    >>> lib = Library.open()                       # user data dir, bundled model
+    >>> lib.scan(["~/Music"], progress=print)      # incremental; failures reported, never raised
+    >>> [h.track.display for h in lib.similar("~/Music/a.flac", n=5)]
+    >>> lib.playlist(["~/Music/a.flac"], length=25, max_per_artist=2).write("mix.xspf")
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import appdirs
+import numpy as np
+
+from core import scan as scanning
+from core.analyze import AnalysisSettings, analyse
+from core.audio import load_windows
+from core.errors import CbrecError, ModelError, TrackNotFound
+from core.index import VectorIndex, open_index
+from core.model import Embedder, ModelCard, default_model_path, load_model
+from core.playlist import Playlist, make_path, make_playlist
+from core.progress import CancelToken, ProgressCallback
+from core.store import Store
+from core.types import Hit, ScanReport, Track
+
+log = logging.getLogger(__name__)
+
+TrackRef = Track | str | os.PathLike | int
+
+
+def default_library_dir() -> Path:
+    """``$CBREC_DATA_DIR`` if set, else the platform's user data folder for cbrec."""
+    return Path(os.environ.get("CBREC_DATA_DIR") or appdirs.user_data_dir("cbrec", "cbrec"))
+
+
+def resolve_model_path(model: str | os.PathLike | None) -> Path:
+    """The model to use: the argument, else ``$CBREC_MODEL``, else the bundled default."""
+    chosen = model or os.environ.get("CBREC_MODEL") or default_model_path()
+    if chosen is None:
+        raise ModelError("No model is available: this copy of cbrec has no bundled model. "
+                         "Choose a model file made by `cbrec-train export` (a .pt with its .json card).")
+    return Path(chosen).expanduser()
+
+
+class Library:
+    """One music library: a SQLite store, a model, and the Annoy index of its vectors."""
+
+    def __init__(self, root: Path, embedder: Embedder, workers: int | None = None) -> None:
+        self.root = Path(root)
+        self.embedder = embedder
+        self.store = Store(self.root / "library.sqlite3")
+        self.settings = AnalysisSettings(workers=workers or min(os.cpu_count() or 2, 8))
+        self._index: VectorIndex | None = None
+        self._index_generation = -1
+        self._index_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: str | os.PathLike | None = None, model: str | os.PathLike | None = None,
+             device: str = "auto", workers: int | None = None) -> Library:
+        """Open (or create) the library at ``path`` analysed by ``model`` on ``device``."""
+        embedder = load_model(resolve_model_path(model), device=device)
+        root = Path(path).expanduser() if path is not None else default_library_dir()
+        return cls(root, embedder, workers)
+
+    # -- model ------------------------------------------------------------------------------------
+    @property
+    def model_card(self) -> ModelCard:
+        return self.embedder.card
+
+    @property
+    def analysis_version(self) -> str:
+        return self.embedder.version
+
+    # -- scanning ---------------------------------------------------------------------------------
+    def scan(self, folders: Sequence[str | os.PathLike] | None = None, progress: ProgressCallback | None = None,
+             cancel: CancelToken | None = None, on_tracks: Callable[[list[Track]], None] | None = None,
+             exclude: Sequence[str] = ()) -> ScanReport:
+        """Bring the library up to date with ``folders`` (default: the library's folders).
+
+        New folders are remembered. Unchanged files are skipped, moved files keep their
+        analysis, deleted files leave the library, and every file that cannot be analysed is
+        listed in ``report.failed`` with a reason; the scan itself does not raise for files."""
+        started = time.monotonic()
+        roots = [os.path.abspath(os.path.expanduser(os.fspath(f))) for f in (folders or self.folders())]
+        for root in roots:
+            if root not in self.store.folders():
+                self.store.add_folder(root)
+        entries, walk_failed = scanning.walk(roots, exclude)
+        plan = scanning.plan(entries, walk_failed, roots, self.store.file_states(), self.store.failure_states(),
+                             self.store.fingerprints_with_vectors(self.analysis_version))
+        self._apply_file_changes(plan, {e.path for e in entries}, roots)
+        outcome = analyse(plan.tasks, self.store, self.embedder, self.settings, progress, cancel, on_tracks)
+        return ScanReport(added=outcome.added, updated=outcome.updated + [e.path for e in plan.touched],
+                          moved=[(old, e.path) for old, e in plan.moved], removed=plan.removed,
+                          failed=plan.failed + plan.still_failing + outcome.failed,
+                          unchanged=plan.unchanged, cancelled=outcome.cancelled,
+                          seconds=time.monotonic() - started)
+
+    def _apply_file_changes(self, plan: scanning.ScanPlan, on_disk: set[str], roots: list[str]) -> None:
+        """Commit moves, removals and metadata-only changes before any audio is decoded."""
+        stale_failures = [p for p in self.store.failure_states() if p not in on_disk and scanning._under(p, roots)]
+        if not (plan.moved or plan.removed or plan.touched or stale_failures):
+            return
+        with self.store.transaction() as conn:
+            for old, entry in plan.moved:
+                self.store.move_track(conn, old, entry.path, entry.size, entry.mtime_ns)
+            for entry in plan.touched:
+                self.store.update_file_state(conn, entry.path, entry.size, entry.mtime_ns)
+            self.store.remove_paths(conn, plan.removed)
+            self.store.remove_failures(conn, stale_failures)
+
+    def folders(self) -> list[str]:
+        return self.store.folders()
+
+    def add_folder(self, path: str | os.PathLike) -> None:
+        self.store.add_folder(os.path.abspath(os.path.expanduser(os.fspath(path))))
+
+    def remove_folder(self, path: str | os.PathLike) -> None:
+        """Forget a folder; its tracks leave the library at once."""
+        root = os.path.abspath(os.path.expanduser(os.fspath(path)))
+        self.store.remove_folder(root)
+        others = self.store.folders()
+        doomed = [p for p in self.store.file_states() if scanning._under(p, [root]) and not scanning._under(p, others)]
+        with self.store.transaction() as conn:
+            self.store.remove_paths(conn, doomed)
+
+    def failures(self) -> list[tuple[str, str]]:
+        """``(path, reason)`` of every file that could not be analysed."""
+        return self.store.failures()
+
+    # -- tracks -----------------------------------------------------------------------------------
+    def tracks(self) -> list[Track]:
+        return self.store.tracks(self.analysis_version)
+
+    def __len__(self) -> int:
+        return self.store.count()
+
+    def track(self, ref: TrackRef) -> Track:
+        """The track for a :class:`Track`, a path or an id; :class:`TrackNotFound` if absent."""
+        tid = self._track_id(ref)
+        return self.store.tracks_by_id([tid], self.analysis_version)[tid]
+
+    def _track_id(self, ref: TrackRef) -> int:
+        if isinstance(ref, Track):
+            return ref.id
+        if isinstance(ref, (int, np.integer)):
+            if int(ref) not in self.store.tracks_by_id([int(ref)]):
+                raise TrackNotFound(f"There is no track with id {ref} in the library.")
+            return int(ref)
+        path = os.path.abspath(os.path.expanduser(os.fspath(ref)))
+        tid = self.store.track_id_for_path(path)
+        if tid is None:
+            raise TrackNotFound(f"{path} is not in the library. Scan its folder first.")
+        return tid
+
+    # -- vectors and index ------------------------------------------------------------------------
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """All analysed tracks: ids ``(n,)`` int64 and vectors ``(n, dim)`` float32, unit length."""
+        return self.store.vectors(self.analysis_version, self.embedder.dim)
+
+    def _vector(self, tid: int) -> np.ndarray:
+        found = self.store.vectors_for([tid], self.analysis_version, self.embedder.dim)
+        if tid not in found:
+            track = self.store.tracks_by_id([tid]).get(tid)
+            name = track.path if track else f"track {tid}"
+            raise CbrecError(f"{name} has not been analysed by the current model yet. Run a scan first.")
+        return found[tid]
+
+    def index(self) -> VectorIndex:
+        """The Annoy index for the current model, rebuilt when the store has changed."""
+        with self._index_lock:
+            generation = self.store.generation()
+            if self._index is None or generation != self._index_generation:
+                path = self.root / "index" / f"{self.analysis_version}.ann"
+                self._index = open_index(path, self.embedder.dim, f"{self.analysis_version}:{generation}",
+                                         self.vectors)
+                self._index_generation = generation
+            return self._index
+
+    def embed_file(self, path: str | os.PathLike) -> np.ndarray:
+        """The model's vector ``(dim,)`` float32, unit length, for any audio file (not added)."""
+        e = self.embedder
+        excerpt = load_windows(os.fspath(path), e.sample_rate, e.window_samples, e.n_windows)
+        return e.embed_one(excerpt.windows)
+
+    # -- queries ----------------------------------------------------------------------------------
+    def similar(self, ref: TrackRef, n: int = 10) -> list[Hit]:
+        """The ``n`` tracks closest to ``ref`` (a track, id, or any audio file path), best first."""
+        try:
+            tid: int | None = self._track_id(ref)
+        except TrackNotFound:
+            if isinstance(ref, (Track, int, np.integer)):
+                raise
+            tid = None
+        query = self._vector(tid) if tid is not None else self.embed_file(ref)  # type: ignore[arg-type]
+        ids, scores = self.index().query(query, n + 1)
+        keep = [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if i != tid][:n]
+        tracks = self.store.tracks_by_id([i for i, _ in keep], self.analysis_version)
+        return [Hit(tracks[i], s) for i, s in keep if i in tracks]
+
+    def playlist(self, seeds: Sequence[TrackRef] | TrackRef, length: int = 25,
+                 max_per_artist: int | None = None) -> Playlist:
+        """Seeds first, then the tracks most like them, each flowing into the next."""
+        if isinstance(seeds, (Track, str, os.PathLike, int, np.integer)):
+            seeds = [seeds]
+        seed_ids = [self._track_id(s) for s in seeds]
+        if not seed_ids:
+            raise CbrecError("A playlist needs at least one seed track.")
+        for tid in seed_ids:
+            self._vector(tid)
+        items = make_playlist(seed_ids, self.index(), self._view(), self._view(), length, max_per_artist)
+        return self._to_playlist(items, seed_ids, "Mix: ")
+
+    def path(self, start: TrackRef, end: TrackRef, length: int = 10,
+             max_per_artist: int | None = None) -> Playlist:
+        """A playlist that walks from ``start`` to ``end`` in ``length`` steps (both included)."""
+        a, b = self._track_id(start), self._track_id(end)
+        self._vector(a), self._vector(b)
+        items = make_path(a, b, self.index(), self._view(), self._view(), length, max_per_artist)
+        return self._to_playlist(items, [a, b], "Path: ")
+
+    def _view(self) -> _StoreView:
+        return _StoreView(self.store, self.analysis_version, self.embedder.dim)
+
+    def _to_playlist(self, items: list[tuple[int, float]], seed_ids: list[int], prefix: str) -> Playlist:
+        tracks = self.store.tracks_by_id([i for i, _ in items] + seed_ids, self.analysis_version)
+        seeds = [tracks[i] for i in seed_ids]
+        name = prefix + " → ".join(t.title for t in seeds[:3]) if prefix == "Path: " else prefix + seeds[0].title
+        return Playlist(tracks=[tracks[i] for i, _ in items], scores=[s for _, s in items], name=name, seeds=seeds)
+
+    # -- saved playlists --------------------------------------------------------------------------
+    def save_playlist(self, playlist: Playlist, name: str | None = None) -> int:
+        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        params = json.dumps({"seeds": [t.id for t in playlist.seeds]})
+        items = list(zip((t.id for t in playlist.tracks), playlist.scores, strict=True))
+        return self.store.save_playlist(name or playlist.name, created, items, params)
+
+    def playlists(self) -> list[tuple[int, str, str]]:
+        """Saved playlists as ``(id, name, created ISO time)``, oldest first."""
+        return self.store.playlists()
+
+    def load_playlist(self, playlist_id: int) -> Playlist:
+        saved = self.store.playlist(playlist_id)
+        if saved is None:
+            raise CbrecError(f"There is no saved playlist with id {playlist_id}.")
+        name, items = saved
+        tracks = self.store.tracks_by_id([t for t, _ in items], self.analysis_version)
+        kept = [(tracks[t], s) for t, s in items if t in tracks]
+        return Playlist(tracks=[t for t, _ in kept], scores=[s for _, s in kept], name=name)
+
+    def delete_playlist(self, playlist_id: int) -> None:
+        self.store.delete_playlist(playlist_id)
+
+    # -- lifetime ---------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._index = None
+        self.store.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _StoreView:
+    """Adapts the store to the vector/track sources the playlist builders ask for."""
+
+    def __init__(self, store: Store, version: str, dim: int) -> None:
+        self.store, self.version, self.dim = store, version, dim
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        found = self.store.vectors_for(ids, self.version, self.dim)
+        return np.stack([found[int(i)] for i in ids]) if len(ids) else np.zeros((0, self.dim), np.float32)
+
+    def tracks_by_id(self, ids: Sequence[int]) -> dict[int, Track]:
+        return self.store.tracks_by_id(ids, self.version)

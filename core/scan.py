@@ -1,0 +1,188 @@
+"""Walk music folders and diff them against the store: added, changed, moved, removed.
+
+Unchanged files (same size and mtime) cost one ``stat``; only new or changed files are read,
+and then only 192 KiB of each to compute a content fingerprint, so a moved or renamed file
+keeps its analysis.
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import logging
+import os
+import stat
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from core.audio import AUDIO_EXTENSIONS
+from core.store import FileState
+
+log = logging.getLogger(__name__)
+
+_FINGERPRINT_BLOCK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A regular audio file found on disk: absolute path, size (bytes), mtime (ns)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class AnalysisTask:
+    """A file to analyse; ``need_vector`` is False when its content is already analysed."""
+
+    entry: FileEntry
+    fingerprint: str
+    need_vector: bool
+    kind: str  # "added" or "updated"
+
+
+@dataclass
+class ScanPlan:
+    """Everything a scan must do, decided before any audio is decoded."""
+
+    tasks: list[AnalysisTask] = field(default_factory=list)
+    touched: list[FileEntry] = field(default_factory=list)          # new mtime, same content
+    moved: list[tuple[str, FileEntry]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)      # found while walking
+    still_failing: list[tuple[str, str]] = field(default_factory=list)
+    unchanged: int = 0
+
+
+def fingerprint(path: str, size: int) -> str:
+    """Content fingerprint: blake2b of the size and three 64 KiB blocks (start, middle, end)."""
+    digest = hashlib.blake2b(str(size).encode(), digest_size=16)
+    with open(path, "rb") as fh:
+        for offset in sorted({0, max(0, size // 2 - _FINGERPRINT_BLOCK // 2), max(0, size - _FINGERPRINT_BLOCK)}):
+            fh.seek(offset)
+            digest.update(fh.read(_FINGERPRINT_BLOCK))
+    return digest.hexdigest()
+
+
+def _is_excluded(path: str, patterns: Sequence[str]) -> bool:
+    name = os.path.basename(path)
+    return any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(name, p) or path.startswith(p.rstrip(os.sep) + os.sep)
+               for p in patterns)
+
+
+def _link_problem(path: str) -> str:
+    """Explain why a path that looks like a file cannot be followed."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP
+            return "symbolic link loop: the link points back to itself"
+        if os.path.islink(path):
+            return f"broken symbolic link (points to {os.readlink(path)!r}, which does not exist)"
+        return f"cannot read the file: {exc.strerror}"
+    return "cannot read the file"
+
+
+def walk(folders: Iterable[str], exclude: Sequence[str] = ()) -> tuple[list[FileEntry], list[tuple[str, str]]]:
+    """All audio files under ``folders`` (symlinks followed, loops cut), and unreadable ones.
+
+    Returns ``(entries, failed)`` where ``failed`` holds ``(path, reason)`` for audio-named
+    paths that are not usable files: broken links, link loops, FIFOs, devices.
+    """
+    entries: list[FileEntry] = []
+    failed: list[tuple[str, str]] = []
+    seen_dirs: set[tuple[int, int]] = set()
+    stack = [os.path.abspath(os.path.expanduser(f)) for f in folders]
+    seen_files: set[str] = set()
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+        except OSError as exc:
+            failed.append((folder, f"cannot open the folder: {exc.strerror}"))
+            continue
+        if (st.st_dev, st.st_ino) in seen_dirs:
+            continue  # a link back to a folder already walked
+        seen_dirs.add((st.st_dev, st.st_ino))
+        try:
+            with os.scandir(folder) as it:
+                children = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            failed.append((folder, f"cannot list the folder: {exc.strerror}"))
+            continue
+        for child in children:
+            path = child.path
+            if _is_excluded(path, exclude) or child.name.startswith("._"):
+                continue
+            is_audio = os.path.splitext(child.name)[1].lower() in AUDIO_EXTENSIONS
+            try:
+                if child.is_dir(follow_symlinks=True):
+                    stack.append(path)
+                    continue
+                cst = child.stat(follow_symlinks=True)
+            except OSError:
+                if is_audio:
+                    failed.append((path, _link_problem(path)))
+                continue
+            if not is_audio or path in seen_files:
+                continue
+            seen_files.add(path)
+            if not stat.S_ISREG(cst.st_mode):
+                failed.append((path, "not a regular file (a pipe, socket or device), so it cannot be read as audio"))
+                continue
+            entries.append(FileEntry(path, cst.st_size, cst.st_mtime_ns))
+    return entries, failed
+
+
+def _under(path: str, folders: Sequence[str]) -> bool:
+    return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
+
+
+def plan(entries: list[FileEntry], walk_failed: list[tuple[str, str]], folders: Sequence[str],
+         known: dict[str, FileState], failures: dict[str, tuple[int, int, str]],
+         analysed: set[str]) -> ScanPlan:
+    """Diff files on disk against the store.
+
+    ``known``: stored tracks by path; ``failures``: path -> (size, mtime_ns, reason) of files
+    that failed before; ``analysed``: fingerprints that already have a vector of this model.
+    """
+    result = ScanPlan(failed=list(walk_failed))
+    roots = [os.path.abspath(os.path.expanduser(f)) for f in folders]
+    on_disk = {e.path for e in entries}
+    gone = {p: s for p, s in known.items() if p not in on_disk and _under(p, roots)}
+    gone_by_fp: dict[str, list[str]] = {}
+    for path, state in sorted(gone.items()):
+        gone_by_fp.setdefault(state.fingerprint, []).append(path)
+    for entry in entries:
+        state = known.get(entry.path)
+        if state and (state.size, state.mtime_ns) == (entry.size, entry.mtime_ns):
+            if state.fingerprint in analysed:
+                result.unchanged += 1
+            else:  # known content, but not analysed by this model yet
+                result.tasks.append(AnalysisTask(entry, state.fingerprint, True, "updated"))
+            continue
+        old_failure = failures.get(entry.path)
+        if old_failure and old_failure[:2] == (entry.size, entry.mtime_ns):
+            result.still_failing.append((entry.path, old_failure[2]))
+            result.unchanged += 1
+            continue
+        try:
+            fp = fingerprint(entry.path, entry.size)
+        except OSError as exc:
+            result.failed.append((entry.path, f"cannot read the file: {exc.strerror}"))
+            continue
+        if state is not None:
+            if fp == state.fingerprint and fp in analysed:
+                result.touched.append(entry)
+            else:
+                result.tasks.append(AnalysisTask(entry, fp, fp not in analysed, "updated"))
+        elif gone_by_fp.get(fp):
+            old = gone_by_fp[fp].pop(0)
+            del gone[old]
+            result.moved.append((old, entry))
+            if fp not in analysed:
+                result.tasks.append(AnalysisTask(entry, fp, True, "updated"))
+        else:
+            result.tasks.append(AnalysisTask(entry, fp, fp not in analysed, "added"))
+    result.removed = sorted(gone)
+    return result
