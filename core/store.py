@@ -49,7 +49,7 @@ _MIGRATIONS: dict[int, str] = {
         reason TEXT NOT NULL,
         at REAL NOT NULL
     );
-    CREATE TABLE folders (path TEXT PRIMARY KEY, added_at REAL NOT NULL);
+    CREATE TABLE folders (path BLOB PRIMARY KEY, added_at REAL NOT NULL);
     CREATE TABLE playlists (
         id INTEGER PRIMARY KEY, name TEXT NOT NULL, created TEXT NOT NULL, params TEXT
     );
@@ -94,6 +94,14 @@ def encode_path(path: str) -> bytes:
 
 def decode_path(blob: bytes) -> str:
     return os.fsdecode(bytes(blob))
+
+
+def clean_text(value: object) -> str | None:
+    """Tag text safe for SQLite: undecodable bytes (from odd file names) become U+FFFD."""
+    if value is None:
+        return None
+    text = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text.replace("\x00", "").strip() or None
 
 
 class Store:
@@ -229,9 +237,10 @@ class Store:
                 " album=excluded.album, album_artist=excluded.album_artist,"
                 " track_number=excluded.track_number, year=excluded.year, genre=excluded.genre,"
                 " duration=excluded.duration",
-                (encode_path(item.path), item.size, item.mtime_ns, item.fingerprint, t.get("title") or "",
-                 t.get("artist"), t.get("album"), t.get("album_artist"), t.get("track_number"),
-                 t.get("year"), t.get("genre"), t.get("duration"), now))
+                (encode_path(item.path), item.size, item.mtime_ns, item.fingerprint,
+                 clean_text(t.get("title")) or clean_text(os.path.basename(item.path)),
+                 clean_text(t.get("artist")), clean_text(t.get("album")), clean_text(t.get("album_artist")),
+                 t.get("track_number"), t.get("year"), clean_text(t.get("genre")), t.get("duration"), now))
             if item.vector is not None:
                 conn.execute("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
                              (item.fingerprint, version, np.asarray(item.vector, np.float32).tobytes()))
@@ -294,15 +303,15 @@ class Store:
 
     # -- folders ------------------------------------------------------------------------------
     def folders(self) -> list[str]:
-        return [r[0] for r in self.conn.execute("SELECT path FROM folders ORDER BY path")]
+        return [decode_path(r[0]) for r in self.conn.execute("SELECT path FROM folders ORDER BY path")]
 
     def add_folder(self, path: str) -> None:
         with self.transaction(bump=False) as conn:
-            conn.execute("INSERT OR IGNORE INTO folders VALUES (?, ?)", (path, time.time()))
+            conn.execute("INSERT OR IGNORE INTO folders VALUES (?, ?)", (encode_path(path), time.time()))
 
     def remove_folder(self, path: str) -> None:
         with self.transaction(bump=False) as conn:
-            conn.execute("DELETE FROM folders WHERE path = ?", (path,))
+            conn.execute("DELETE FROM folders WHERE path = ?", (encode_path(path),))
 
     # -- playlists ----------------------------------------------------------------------------
     def save_playlist(self, name: str, created: str, items: Sequence[tuple[int, float]],

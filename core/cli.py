@@ -1,0 +1,154 @@
+"""``cbrec-lib``: the library from a terminal (scan, list, similar, playlist, path, failures).
+
+    cbrec-lib scan ~/Music                       # incremental, with a progress bar
+    cbrec-lib similar ~/Music/song.flac -n 10
+    cbrec-lib playlist ~/Music/a.mp3 ~/Music/b.ogg --length 25 --max-per-artist 2 -o mix.m3u8
+    cbrec-lib path ~/Music/a.mp3 ~/Music/b.ogg --length 10 -o walk.xspf
+
+Global options choose the library folder (``--library``), the model (``--model``) and the device.
+Errors are printed as one sentence and exit with status 2; there are no tracebacks.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from core.errors import CbrecError
+from core.progress import CancelToken, Progress
+
+
+def _progress_bar():
+    """A tqdm-backed progress callback showing files done/total, rate and ETA."""
+    from tqdm import tqdm
+
+    bar: dict[str, tqdm] = {}
+
+    def update(p: Progress) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=p.total, unit="file", desc=p.phase, dynamic_ncols=True)
+        b = bar["bar"]
+        b.n = p.done
+        b.set_postfix_str(p.current[-40:] if p.current else "", refresh=False)
+        b.refresh()
+
+    def close() -> None:
+        if "bar" in bar:
+            bar["bar"].close()
+
+    return update, close
+
+
+def _print_playlist(playlist, out: str | None) -> None:
+    for track, score in zip(playlist.tracks, playlist.scores, strict=True):
+        print(f"{score:6.3f}  {track.display}  [{track.path}]")
+    if out:
+        written = playlist.write(out)
+        print(f"wrote {written}")
+
+
+def cmd_scan(lib, args) -> int:
+    update, close = _progress_bar()
+    cancel = CancelToken()
+    try:
+        report = lib.scan(args.folders or None, progress=None if args.quiet else update, cancel=cancel,
+                          exclude=args.exclude)
+    except KeyboardInterrupt:
+        cancel.cancel()
+        print("\ninterrupted: everything analysed so far is kept", file=sys.stderr)
+        return 130
+    finally:
+        close()
+    print(report.summary())
+    for path, reason in report.failed:
+        print(f"  failed: {path}: {reason}")
+    return 0
+
+
+def cmd_list(lib, args) -> int:
+    for track in lib.tracks():
+        print(f"{track.id}\t{track.status}\t{track.display}\t{track.path}")
+    return 0
+
+
+def cmd_similar(lib, args) -> int:
+    for hit in lib.similar(args.track, n=args.n):
+        print(f"{hit.score:6.3f}  {hit.track.display}  [{hit.track.path}]")
+    return 0
+
+
+def cmd_playlist(lib, args) -> int:
+    _print_playlist(lib.playlist(args.seeds, length=args.length, max_per_artist=args.max_per_artist), args.output)
+    return 0
+
+
+def cmd_path(lib, args) -> int:
+    _print_playlist(lib.path(args.start, args.end, length=args.length, max_per_artist=args.max_per_artist),
+                    args.output)
+    return 0
+
+
+def cmd_failures(lib, args) -> int:
+    for path, reason in lib.failures():
+        print(f"{path}: {reason}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cbrec-lib", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--library", help="library data folder (default: the user data folder)")
+    parser.add_argument("--model", help="model file (.pt with its .json card; default: the bundled model)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--workers", type=int, help="decode worker processes (default: CPU count)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("scan", help="add or update music folders (default: the library's folders)")
+    p.add_argument("folders", nargs="*")
+    p.add_argument("--exclude", action="append", default=[], help="glob of paths to skip (repeatable)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_scan)
+
+    sub.add_parser("list", help="list the tracks").set_defaults(func=cmd_list)
+    sub.add_parser("failures", help="files that could not be analysed, with reasons").set_defaults(func=cmd_failures)
+
+    p = sub.add_parser("similar", help="tracks most similar to a track or any audio file")
+    p.add_argument("track")
+    p.add_argument("-n", type=int, default=10)
+    p.set_defaults(func=cmd_similar)
+
+    for name, helptext in (("playlist", "a playlist from one or more seed tracks"),
+                           ("path", "a playlist walking from one track to another")):
+        p = sub.add_parser(name, help=helptext)
+        if name == "playlist":
+            p.add_argument("seeds", nargs="+")
+        else:
+            p.add_argument("start")
+            p.add_argument("end")
+        p.add_argument("--length", type=int, default=25 if name == "playlist" else 10)
+        p.add_argument("--max-per-artist", type=int)
+        p.add_argument("-o", "--output", help="write the playlist (.m3u8 or .xspf)")
+        p.set_defaults(func=cmd_playlist if name == "playlist" else cmd_path)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        from core.library import Library
+
+        with Library.open(args.library, args.model, device=args.device, workers=args.workers) as lib:
+            return args.func(lib, args)
+    except CbrecError as exc:
+        print(f"cbrec-lib: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"cbrec-lib: {exc.filename or ''} {exc.strerror or exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The SQLite store: schema, non-UTF-8 paths, vectors keyed by analysis version, playlists."""
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import numpy as np
+import pytest
+
+from core.errors import LibraryError
+from core.store import SCHEMA_VERSION, NewTrack, Store
+
+
+def _item(path: str, fp: str, vec=None) -> NewTrack:
+    return NewTrack(path, 10, 20, fp, {"title": os.path.basename(path), "artist": "A"}, vec)
+
+
+def test_schema_wal_and_version(tmp_path):
+    store = Store(tmp_path / "lib.sqlite3")
+    assert store.schema_version() == SCHEMA_VERSION
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_non_utf8_paths_round_trip(tmp_path):
+    store = Store(tmp_path / "lib.sqlite3")
+    weird = os.fsdecode(b"/music/caf\xe9 \xff.flac")
+    with store.transaction() as conn:
+        store.upsert_tracks(conn, [_item(weird, "f1", np.ones(4, np.float32) / 2)], "v1")
+    assert weird in store.file_states()
+    assert store.tracks("v1")[0].path == weird
+
+
+def test_vectors_are_per_version_and_shared_by_content(tmp_path):
+    store = Store(tmp_path / "lib.sqlite3")
+    vec = np.array([1, 0, 0, 0], np.float32)
+    with store.transaction() as conn:
+        store.upsert_tracks(conn, [_item("/m/a.mp3", "fp", vec), _item("/m/copy.mp3", "fp", None)], "v1")
+    ids, mat = store.vectors("v1", 4)
+    assert len(ids) == 2 and np.allclose(mat, vec)          # both copies share the content's vector
+    assert store.vectors("v2", 4)[0].size == 0              # another model sees nothing
+    assert {t.status for t in store.tracks("v2")} == {"pending"}
+
+
+def test_generation_bumps_only_for_track_writes(tmp_path):
+    store = Store(tmp_path / "lib.sqlite3")
+    g0 = store.generation()
+    store.add_folder("/m")
+    store.save_playlist("p", "2026-01-01", [])
+    assert store.generation() == g0
+    with store.transaction() as conn:
+        store.upsert_tracks(conn, [_item("/m/a.mp3", "fp", None)], "v1")
+    assert store.generation() == g0 + 1
+
+
+def test_failed_transaction_rolls_back(tmp_path):
+    store = Store(tmp_path / "lib.sqlite3")
+    with pytest.raises(RuntimeError), store.transaction() as conn:
+        store.upsert_tracks(conn, [_item("/m/a.mp3", "fp", None)], "v1")
+        raise RuntimeError("boom")
+    assert store.count() == 0
+
+
+def test_playlists_round_trip_and_cascade(tmp_path):
+    store = Store(tmp_path / "lib.sqlite3")
+    with store.transaction() as conn:
+        ids = store.upsert_tracks(conn, [_item("/m/a.mp3", "a"), _item("/m/b.mp3", "b")], "v1")
+    pid = store.save_playlist("mine", "2026-01-01T00:00:00", [(ids[1], 1.0), (ids[0], 0.5)])
+    assert store.playlist(pid) == ("mine", [(ids[1], 1.0), (ids[0], 0.5)])
+    with store.transaction() as conn:
+        store.remove_paths(conn, ["/m/a.mp3"])
+    assert store.playlist(pid) == ("mine", [(ids[1], 1.0)])
+
+
+def test_newer_schema_is_refused_with_a_clear_message(tmp_path):
+    db = tmp_path / "lib.sqlite3"
+    Store(db).close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    with pytest.raises(LibraryError, match="newer cbrec"):
+        Store(db)
