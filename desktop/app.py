@@ -1,0 +1,111 @@
+"""``cbrec``: start the desktop app (or install its menu entry).
+
+    cbrec                            # open the main window
+    cbrec --library ~/cbrec-lib      # a library folder other than the default
+    cbrec --model mine.pt            # a model from `cbrec-train export` for this run
+    cbrec --install-desktop-entry    # add cbrec to the desktop menu for this user
+
+The window appears before the library is opened (opening loads torch and the model), so the
+first paint happens in well under two seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+log = logging.getLogger("desktop")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="cbrec", description="Find songs in your music library that sound alike.")
+    p.add_argument("--library", metavar="DIR", help="library data folder (default: $CBREC_DATA_DIR or the user data folder)")
+    p.add_argument("--model", metavar="PT", help="model file (.pt with its .json card) for this run")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="device for the model, for this run")
+    p.add_argument("--install-desktop-entry", action="store_true",
+                   help="install the menu entry, icon and metainfo for the current user, then exit")
+    p.add_argument("--verbose", "-v", action="store_true", help="log debug messages")
+    p.add_argument("files", nargs="*", help=argparse.SUPPRESS)  # %F from the desktop entry
+    return p.parse_args(argv)
+
+
+def log_file() -> Path:
+    """Where the app writes its log (next to the QSettings of the user)."""
+    from PySide6.QtCore import QStandardPaths
+
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
+    return Path(base or Path.home() / ".cache" / "cbrec") / "cbrec.log"
+
+
+def setup_logging(verbose: bool) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    try:
+        path = log_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(path, encoding="utf-8"))
+    except OSError:
+        pass
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=handlers,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def install_excepthook() -> None:
+    """Unexpected errors are logged with their traceback and shown as a plain message."""
+    def hook(kind: type[BaseException], exc: BaseException, tb: object) -> None:
+        log.error("unexpected error:\n%s", "".join(traceback.format_exception(kind, exc, tb)))
+        from PySide6.QtWidgets import QApplication, QMessageBox
+
+        if QApplication.instance() is not None:
+            QMessageBox.warning(None, "cbrec: something went wrong",
+                                f"{exc or kind.__name__}\n\nThe details are in the log: {log_file()}")
+
+    sys.excepthook = hook
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cbrec`` command."""
+    args = parse_args(argv)
+    if args.install_desktop_entry:
+        from desktop.install import install_desktop_entry
+
+        for path in install_desktop_entry():
+            print(f"installed {path}")
+        print("cbrec is now in your applications menu.")
+        return 0
+
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.resources import app_icon
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("cbrec")
+    app.setOrganizationName("cbrec")
+    app.setApplicationDisplayName("cbrec")
+    app.setDesktopFileName("io.github.cbrec")
+    app.setWindowIcon(app_icon())
+    setup_logging(args.verbose)
+    install_excepthook()
+
+    from desktop.main_window import MainWindow
+    from desktop.settings import AppSettings
+
+    settings = AppSettings.load()
+    if args.library:
+        settings.library_dir = args.library
+    if args.model:
+        settings.model = args.model
+    if args.device:
+        settings.device = args.device
+    window = MainWindow(settings)
+    window.show()
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(0, window.open_library)
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The library tab: the track table, or a welcome page that offers to add a music folder."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QItemSelectionModel, QSize, QStandardPaths, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QStackedWidget,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import Track
+from desktop.models import TRACK_ROLE, TrackFilterProxy, TrackTableModel
+from desktop.resources import app_icon
+
+
+def default_music_folder() -> str:
+    """The user's music folder (QStandardPaths.MusicLocation), or the home folder."""
+    music = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MusicLocation)
+    return music or str(Path.home())
+
+
+class WelcomePage(QWidget):
+    """Shown while the library is empty: explains and offers to add the music folder."""
+
+    add_default = Signal(str)
+    choose_folder = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        logo = QLabel()
+        logo.setPixmap(app_icon().pixmap(QSize(96, 96)))
+        logo.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        title = QLabel("<h2>Your library is empty</h2>")
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.text = QLabel("cbrec listens to your music and finds songs that sound alike.\n"
+                           "Add the folder where you keep your music; the analysis runs in the background.")
+        self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.text.setWordWrap(True)
+        self.default_folder = default_music_folder()
+        self.add_button = QPushButton(f"Add {self.default_folder}")
+        self.add_button.setDefault(True)
+        self.add_button.setMinimumHeight(36)
+        self.other_button = QPushButton("Choose another folder…")
+        layout = QVBoxLayout(self)
+        layout.addStretch(2)
+        for w in (logo, title, self.text):
+            layout.addWidget(w)
+        layout.addSpacing(12)
+        for b in (self.add_button, self.other_button):
+            layout.addWidget(b, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addStretch(3)
+        self.add_button.clicked.connect(lambda: self.add_default.emit(self.default_folder))
+        self.other_button.clicked.connect(self.choose_folder)
+
+    def set_busy(self, text: str | None) -> None:
+        """Show a message instead of the buttons (e.g. while the library opens)."""
+        self.add_button.setVisible(text is None)
+        self.other_button.setVisible(text is None)
+        if text is not None:
+            self.text.setText(text)
+
+
+class LibraryView(QStackedWidget):
+    """Table of tracks over a filter proxy; switches to the welcome page when empty."""
+
+    activated = Signal(object)           # Track (double-click / Enter)
+    selection_changed = Signal(list)     # selected Tracks
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = TrackTableModel(self)
+        self.proxy = TrackFilterProxy(self.model, self)
+        self.welcome = WelcomePage()
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.setShowGrid(False)
+        vh = self.table.verticalHeader()
+        vh.setVisible(False)
+        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # uniform rows: fast with 50k
+        vh.setDefaultSectionSize(self.fontMetrics().height() + 6)
+        hh = self.table.horizontalHeader()
+        hh.setStretchLastSection(False)
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for col, width in enumerate((260, 170, 190, 70, 80)):
+            self.table.setColumnWidth(col, width)
+        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.addWidget(self.welcome)
+        self.addWidget(self.table)
+        self.table.doubleClicked.connect(lambda idx: self.activated.emit(idx.data(TRACK_ROLE)))
+        self.table.selectionModel().selectionChanged.connect(
+            lambda *a: self.selection_changed.emit(self.selected_tracks()))
+        self.model.modelReset.connect(self._update_page)
+        self.model.rowsInserted.connect(self._update_page)
+        self.model.rowsRemoved.connect(self._update_page)
+
+    def set_search(self, text: str) -> None:
+        self.proxy.set_search(text)
+
+    def selected_tracks(self) -> list[Track]:
+        rows = sorted(i.row() for i in self.table.selectionModel().selectedRows())
+        return [self.proxy.track_at(r) for r in rows]
+
+    def select_ids(self, ids: list[int]) -> None:
+        """Select the rows of these track ids (e.g. from the map) and scroll to the first."""
+        sel = self.table.selectionModel()
+        sel.clearSelection()
+        first = None
+        flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+        for tid in ids:
+            row = self.model.row_of(tid)
+            if row is None:
+                continue
+            idx = self.proxy.mapFromSource(self.model.index(row, 0))
+            if idx.isValid():
+                sel.select(idx, flags)
+                first = first or idx
+        if first is not None:
+            self.table.scrollTo(first)
+
+    def current_or_first(self) -> Track | None:
+        tracks = self.selected_tracks()
+        if tracks:
+            return tracks[0]
+        return self.proxy.track_at(0) if self.proxy.rowCount() else None
+
+    def _update_page(self, *args: object) -> None:
+        self.setCurrentWidget(self.table if self.model.rowCount() else self.welcome)
