@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import appdirs
@@ -237,7 +237,7 @@ class Library:
 
     # -- saved playlists --------------------------------------------------------------------------
     def save_playlist(self, playlist: Playlist, name: str | None = None) -> int:
-        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        created = datetime.now(UTC).isoformat(timespec="seconds")
         params = json.dumps({"seeds": [t.id for t in playlist.seeds]})
         items = list(zip((t.id for t in playlist.tracks), playlist.scores, strict=True))
         return self.store.save_playlist(name or playlist.name, created, items, params)

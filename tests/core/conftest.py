@@ -32,6 +32,7 @@ def test_model(tmp_path_factory) -> Path:
 def music_template(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("music-template")
     for rel, kind, seed, artist, title in MUSIC:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
         write_audio(root / rel, seconds=6.0, kind=kind, seed=seed,
                     tags={"artist": artist, "title": title, "album": kind.title()})
     return root
