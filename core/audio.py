@@ -1,0 +1,417 @@
+"""Decode any audio file to mono float32 at a chosen rate, and choose excerpt windows across a track.
+
+PyAV (its bundled FFmpeg) does all decoding, so MP3, FLAC, Vorbis, Opus, AAC, ALAC, WAV, AIFF and
+WMA need no system packages. This module must stay light (no torch): it runs in decode workers.
+
+    >>> ex = load_windows("song.mp3", sr=22050, window_samples=3 * 22050, n_windows=4)
+    >>> ex.windows.shape            # (4, 66150) float32, mono, finite
+    >>> x = load("song.mp3", sr=16000, offset=30.0, duration=10.0)   # (160000,)
+
+Every failure raises ``AudioError`` with a sentence fit to show a person.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import math
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+
+import av
+import av.error
+import numpy as np
+
+from core.errors import AudioError
+
+__all__ = ["AUDIO_EXTENSIONS", "AudioInfo", "Excerpt", "probe", "window_starts", "load_windows", "load"]
+
+log = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS: frozenset[str] = frozenset({
+    ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".aac", ".alac", ".wav", ".wave",
+    ".aif", ".aiff", ".aifc", ".wma", ".wv", ".ape", ".mka", ".webm",
+})
+
+#: Most audio decoded in one pass when the container's length cannot be trusted (seconds).
+MAX_SEQUENTIAL_SECONDS = 600.0
+#: Tracks up to this many times the total window length are decoded in one pass, not seeked.
+_SEQUENTIAL_FACTOR = 2.0
+#: A seek that lands further than this before its target counts as failed (seconds).
+_MAX_SEEK_SLACK = 120.0
+#: Undecodable packets tolerated in one pass before the file is called damaged.
+_MAX_BAD_PACKETS = 64
+
+_AV_ERRORS = (av.error.FFmpegError, OSError, ValueError, EOFError, MemoryError, UnicodeError)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the container says: duration in seconds (None if unknown), native rate and channels."""
+
+    duration: float | None
+    sample_rate: int
+    channels: int
+    codec: str
+    container: str
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    """Excerpt windows of one track.
+
+    windows: (n_windows, window_samples) float32, mono, finite, at the requested ``sr``.
+    duration: seconds of audio actually present (best estimate). info: the container's view.
+    """
+
+    windows: np.ndarray
+    duration: float
+    info: AudioInfo
+
+
+class _SeekFailed(Exception):
+    """A seek landed far from its target; the caller decodes sequentially instead."""
+
+
+class _Unreadable(Exception):
+    """Decoding failed for a reason that needs no more detail; ``_converting`` adds the file name."""
+
+
+# --- Public API --------------------------------------------------------------------------------
+
+def probe(path: str | os.PathLike) -> AudioInfo:
+    """Read the container header of ``path``: duration, rate, channels, codec. Raises AudioError."""
+    with _opened(path) as (container, stream):
+        return _info(container, stream)
+
+
+def window_starts(duration: float, window_seconds: float, n_windows: int) -> list[float]:
+    """Start times (s) of ``n_windows`` windows spread over a ``duration``-second track.
+
+    Window i is centred in the i-th of n equal segments, clamped to [0, duration - window_seconds];
+    a track shorter than one window gives starts of 0.
+
+    >>> window_starts(180.0, 3.0, 4)
+    [21.0, 66.0, 111.0, 156.0]
+    """
+    if n_windows <= 0:
+        return []
+    last = duration - window_seconds
+    if not math.isfinite(duration) or last <= 0:
+        return [0.0] * n_windows
+    segment = duration / n_windows
+    return [min(max((i + 0.5) * segment - window_seconds / 2, 0.0), last) for i in range(n_windows)]
+
+
+def load_windows(path: str | os.PathLike, sr: int, window_samples: int, n_windows: int) -> Excerpt:
+    """Decode ``n_windows`` windows of ``window_samples`` samples spread across the track.
+
+    Long tracks are read by seeking to each window and decoding only about its length. Short
+    tracks, tracks of unknown length and tracks whose header lies about their length are decoded
+    in one pass (at most ``MAX_SEQUENTIAL_SECONDS``) and the windows taken from what exists. A track
+    shorter than a window is repeated to fill it; a window running past the end is zero-padded.
+    Raises AudioError.
+    """
+    if sr <= 0 or window_samples <= 0 or n_windows <= 0:
+        raise ValueError("sr, window_samples and n_windows must be positive")
+    with _opened(path, fast_seek=True) as (container, stream):
+        info = _info(container, stream)
+        with _converting(path):
+            windows, duration = _windows(container, stream, info, sr, window_samples, n_windows)
+    return Excerpt(windows=windows, duration=duration, info=info)
+
+
+def load(path: str | os.PathLike, sr: int, offset: float = 0.0, duration: float | None = None) -> np.ndarray:
+    """Decode ``duration`` seconds (None: to the end) from ``offset`` as mono float32 at ``sr``: (n,).
+
+    Returns fewer samples (possibly none) when the track ends first. Raises AudioError.
+    """
+    if sr <= 0:
+        raise ValueError("sr must be positive")
+    n_out = None if duration is None else max(int(round(duration * sr)), 0)
+    with _opened(path) as (container, stream), _converting(path):
+        audio = _decode_span(container, stream, sr, max(offset, 0.0), n_out, seek=offset > 0)
+        if audio.size == 0 and offset <= 0 and n_out != 0:
+            raise AudioError(_message(path, "no audio could be decoded"))
+    return audio
+
+
+# --- Opening files, and turning failures into sentences ----------------------------------------
+
+def _display(path: str | os.PathLike) -> str:
+    """The path as printable text, even when the name is not valid UTF-8."""
+    return os.fsencode(path).decode("utf-8", "replace")
+
+
+def _message(path: str | os.PathLike, reason: str) -> str:
+    """The sentence shown to a person: which file, what went wrong."""
+    return f"Cannot decode '{_display(path)}': {reason}."
+
+
+def _check_file(path: str | os.PathLike) -> str:
+    """Return the path as str if it names a non-empty regular file, else raise AudioError.
+
+    Uses ``os.stat`` only, so a FIFO is never opened (that would block).
+    """
+    name = os.fsdecode(os.fspath(path))
+    try:
+        st = os.stat(name)
+    except FileNotFoundError:
+        reason = "broken symbolic link (its target does not exist)" if os.path.islink(name) else "file not found"
+        raise AudioError(_message(name, reason)) from None
+    except PermissionError:
+        raise AudioError(_message(name, "permission denied")) from None
+    except OSError as exc:
+        reason = "symbolic link loop" if exc.errno == errno.ELOOP else f"cannot read the file ({exc.strerror})"
+        raise AudioError(_message(name, reason)) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise AudioError(_message(name, "it is a folder, not an audio file"))
+    if not stat.S_ISREG(st.st_mode):
+        raise AudioError(_message(name, "not a regular file (a pipe, device or socket)"))
+    if st.st_size == 0:
+        raise AudioError(_message(name, "empty file (0 bytes)"))
+    return name
+
+
+def _reason(exc: BaseException) -> str:
+    """A short sentence for an exception raised while opening or decoding."""
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, MemoryError):
+        return "not enough memory to decode it"
+    if isinstance(exc, av.error.FFmpegError):
+        detail = (exc.strerror or "").strip().rstrip(".").lower() or type(exc).__name__
+    else:
+        detail = str(exc).strip().rstrip(".") or type(exc).__name__
+    return f"the file is damaged or truncated: {detail[:120]}"
+
+
+@contextmanager
+def _converting(path: str | os.PathLike) -> Iterator[None]:
+    """Turn any decoder exception raised inside the block into AudioError."""
+    try:
+        yield
+    except AudioError:
+        raise
+    except _Unreadable as exc:
+        raise AudioError(_message(path, str(exc))) from exc
+    except _AV_ERRORS as exc:
+        raise AudioError(_message(path, _reason(exc))) from exc
+
+
+@contextmanager
+def _opened(path: str | os.PathLike,
+            fast_seek: bool = False) -> Iterator[tuple[av.container.InputContainer, av.AudioStream]]:
+    """Open ``path`` and yield (container, first audio stream); always closes the container.
+
+    ``fast_seek`` lets MP3 seek by its TOC or bitrate instead of reading every packet up to the
+    target: much cheaper, but positions can be off by up to about 1% of the time sought.
+    """
+    name = _check_file(path)
+    options = {"fflags": "+fastseek"} if fast_seek else {}
+    try:
+        container = av.open(name, metadata_errors="ignore", container_options=options)
+    except (av.error.InvalidDataError, av.error.EOFError, EOFError):
+        raise AudioError(_message(name, "not an audio file: the format was not recognised")) from None
+    except _AV_ERRORS as exc:
+        raise AudioError(_message(name, _reason(exc))) from exc
+    try:
+        if not container.streams.audio:
+            raise AudioError(_message(name, "no audio stream in the file"))
+        yield container, container.streams.audio[0]
+    finally:
+        container.close()
+
+
+def _info(container: av.container.InputContainer, stream: av.AudioStream) -> AudioInfo:
+    ctx = stream.codec_context
+    duration = None
+    if stream.duration and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration:
+        duration = container.duration / av.time_base
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
+        duration = None
+    return AudioInfo(duration=duration, sample_rate=int(ctx.sample_rate or 0), channels=int(ctx.channels or 0),
+                     codec=ctx.name or "unknown", container=container.format.name or "unknown")
+
+
+# --- Decoding ----------------------------------------------------------------------------------
+
+def _frames(container: av.container.InputContainer, stream: av.AudioStream) -> Iterator[av.AudioFrame]:
+    """Decoded frames from the current position; skips a few corrupt packets, stops at unreadable data."""
+    bad = 0
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except (av.error.InvalidDataError, av.error.EOFError, EOFError) as exc:
+            log.debug("demuxing stopped early: %s", exc)  # a truncated file ends here
+            return
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as exc:
+            bad += 1
+            if bad > _MAX_BAD_PACKETS:
+                raise _Unreadable(f"the file is damaged: too many corrupt packets ({exc.strerror})") from exc
+            continue
+        yield from frames
+
+
+def _to_mono(a: np.ndarray, planar: bool, channels: int) -> np.ndarray:
+    """Decoded samples (PyAV layout) as mono float32: the mean of the channels, integers scaled to [-1, 1)."""
+    if not planar:  # packed: (1, n * channels), interleaved
+        a = a.reshape(-1, max(channels, 1)).T
+    if a.dtype.kind in "iu":
+        info = np.iinfo(a.dtype)
+        centre = (int(info.max) + int(info.min) + 1) / 2
+        a = (a.astype(np.float32) - np.float32(centre)) * np.float32(2.0 / (int(info.max) - int(info.min) + 1))
+    a = a.astype(np.float32, copy=False)
+    return a[0] if a.shape[0] == 1 else a.mean(axis=0, dtype=np.float32)
+
+
+class _Mono:
+    """Collect decoded frames as mono float32 resampled to ``sr``, after dropping ``skip`` seconds.
+
+    Frames are kept as raw arrays and downmixed and resampled in large blocks (a few numpy and
+    FFmpeg calls per block rather than per frame); a change of format, layout or rate mid-stream
+    closes the block and, for a new rate, starts a new resampler.
+    """
+
+    _BLOCK = 1 << 18
+
+    def __init__(self, sr: int, skip: float = 0.0) -> None:
+        self.sr, self.skip = sr, skip
+        self.key: tuple[str, int, int] | None = None  # (sample format, channels, rate) of pending frames
+        self.resampler: av.AudioResampler | None = None
+        self.pending: list[np.ndarray] = []  # raw decoded arrays, not yet downmixed
+        self.out: list[np.ndarray] = []  # mono at sr
+        self.pending_n = self.out_n = 0
+
+    def push(self, frame: av.AudioFrame) -> None:
+        key = (frame.format.name, frame.layout.nb_channels, frame.sample_rate)
+        if key != self.key:
+            self._flush(final=self.key is not None and key[2] != self.key[2])
+            if self.key is None:  # first frame: the skip becomes a sample count at its rate
+                self.skip = int(round(self.skip * frame.sample_rate))
+            if self.key is None or key[2] != self.key[2]:
+                self.resampler = None if key[2] == self.sr else av.AudioResampler("flt", "mono", self.sr)
+            self.key = key
+        self.pending.append(frame.to_ndarray())
+        self.pending_n += frame.samples
+        if self.pending_n >= self._BLOCK:
+            self._flush(final=False)
+
+    def size(self) -> int:
+        """Output samples collected so far (pending ones estimated)."""
+        return self.out_n + (max(self.pending_n - self.skip, 0) * self.sr // self.key[2] if self.key else 0)
+
+    def _flush(self, final: bool) -> None:
+        """Downmix and resample the pending frames; ``final`` also drains the resampler."""
+        x = None
+        if self.pending:
+            fmt, channels, _ = self.key
+            raw = np.concatenate(self.pending, axis=1) if len(self.pending) > 1 else self.pending[0]
+            x = _to_mono(raw, av.AudioFormat(fmt).is_planar, channels)
+            dropped = min(self.skip, x.size)
+            x, self.skip = x[dropped:], self.skip - dropped
+        self.pending, self.pending_n = [], 0
+        if self.resampler is None:
+            out = [] if x is None else [x]
+        else:
+            frames: list[av.AudioFrame] = []
+            if x is not None and x.size:
+                frame = av.AudioFrame.from_ndarray(x[None], format="flt", layout="mono")
+                frame.sample_rate = self.key[2]
+                frames = self.resampler.resample(frame)
+            if final:
+                frames += self.resampler.resample(None)
+            out = [f.to_ndarray().reshape(-1) for f in frames]
+        self.out += out
+        self.out_n += sum(a.size for a in out)
+
+    def result(self) -> np.ndarray:
+        self._flush(final=True)
+        x = np.concatenate(self.out) if len(self.out) > 1 else (self.out or [np.zeros(0, np.float32)])[0]
+        return _clean(x)
+
+
+def _clean(x: np.ndarray) -> np.ndarray:
+    """float32, finite, clipped to [-1, 1]."""
+    x = np.nan_to_num(np.asarray(x, np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
+    return np.clip(x, -1.0, 1.0, out=x)
+
+
+def _decode_span(container: av.container.InputContainer, stream: av.AudioStream, sr: int, start: float,
+                 n_out: int | None, seek: bool, max_slack: float | None = None) -> np.ndarray:
+    """Mono float32 at ``sr`` from ``start`` seconds: ``n_out`` samples (None: to the end), fewer at EOF.
+
+    With ``seek`` the container seeks to the keyframe before ``start`` and samples before it are
+    dropped using the first frame's timestamp; a landing more than ``max_slack`` s early raises
+    _SeekFailed. Without ``seek`` decoding starts where the container stands (the beginning).
+    """
+    offset = float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
+    if seek:
+        container.seek(int((start + offset) / stream.time_base), stream=stream)
+    mono: _Mono | None = None
+    with closing(_frames(container, stream)) as frames:
+        for frame in frames:
+            if mono is None:
+                landed = (frame.time - offset) if (seek and frame.time is not None) else (start if seek else 0.0)
+                if max_slack is not None and start - landed > max_slack:
+                    raise _SeekFailed(f"seek to {start:.1f}s landed at {landed:.1f}s")
+                mono = _Mono(sr, skip=max(start - landed, 0.0))
+            mono.push(frame)
+            if n_out is not None and mono.size() >= n_out + 64:  # margin for the resampler's delay
+                break
+    x = mono.result() if mono is not None else np.zeros(0, np.float32)
+    return x if n_out is None else x[:n_out]
+
+
+def _fit(x: np.ndarray, n: int, tile: bool) -> np.ndarray:
+    """Exactly ``n`` samples: cut, or fill by repeating (``tile``) or with zeros."""
+    if x.size >= n:
+        return x[:n]
+    if tile and x.size:
+        return np.resize(x, n).astype(np.float32, copy=False)
+    return np.concatenate([x, np.zeros(n - x.size, np.float32)])
+
+
+def _windows(container: av.container.InputContainer, stream: av.AudioStream, info: AudioInfo, sr: int,
+             window_samples: int, n_windows: int) -> tuple[np.ndarray, float]:
+    """(windows, duration): seek per window when the track is long, else one pass."""
+    window_s = window_samples / sr
+    duration = info.duration
+    if duration is None or duration <= _SEQUENTIAL_FACTOR * n_windows * window_s:
+        return _windows_sequential(container, stream, sr, window_samples, n_windows, rewind=False)
+    out = np.empty((n_windows, window_samples), np.float32)
+    for i, start in enumerate(window_starts(duration, window_s, n_windows)):
+        try:
+            x = _decode_span(container, stream, sr, start, window_samples, seek=True, max_slack=_MAX_SEEK_SLACK)
+            if x.size < window_samples // 2:
+                raise _SeekFailed(f"little or no audio at {start:.1f}s of a claimed {duration:.1f}s")
+        except _SeekFailed as exc:  # a wrong length in the header, or a format that seeks badly
+            log.debug("%s: %s; decoding in one pass", _display(container.name), exc)
+            return _windows_sequential(container, stream, sr, window_samples, n_windows, rewind=True)
+        out[i] = _fit(x, window_samples, tile=False)
+    return out, duration
+
+
+def _windows_sequential(container: av.container.InputContainer, stream: av.AudioStream, sr: int,
+                        window_samples: int, n_windows: int, rewind: bool) -> tuple[np.ndarray, float]:
+    """Decode from the start (at most MAX_SEQUENTIAL_SECONDS) and cut the windows from that."""
+    if rewind:
+        container.seek(0)
+    audio = _decode_span(container, stream, sr, 0.0, int(MAX_SEQUENTIAL_SECONDS * sr), seek=False)
+    if audio.size == 0:
+        raise _Unreadable("no audio could be decoded")
+    duration = audio.size / sr
+    out = np.empty((n_windows, window_samples), np.float32)
+    for i, start in enumerate(window_starts(duration, window_samples / sr, n_windows)):
+        first = int(round(start * sr))
+        out[i] = _fit(audio[first:first + window_samples], window_samples, tile=True)
+    return out, duration
