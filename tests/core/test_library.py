@@ -207,14 +207,11 @@ def test_sigkill_mid_scan_loses_nothing_committed(tmp_path, music, test_model):
         assert len(lib) == total and len({t.path for t in lib.tracks()}) == total
 
 
-def test_cli_scan_similar_and_clear_errors(tmp_path, music, test_model):
+def test_cli_scan_and_clear_errors(tmp_path, music, test_model):
     base = [sys.executable, "-m", "core.cli", "--library", str(tmp_path / "lib"), "--model", str(test_model)]
     out = subprocess.run(base + ["scan", "-q", str(music)], capture_output=True, text=True, cwd=REPO, timeout=180)
     assert out.returncode == 0, out.stderr
     assert f"{len(MUSIC)} added" in out.stdout
-    out = subprocess.run(base + ["similar", str(music / "chords/a1.mp3"), "-n", "3"], capture_output=True,
-                         text=True, cwd=REPO, timeout=120)
-    assert out.returncode == 0 and len(out.stdout.strip().splitlines()) == 3
     out = subprocess.run(base + ["similar", str(tmp_path / "missing.mp3")], capture_output=True, text=True,
                          cwd=REPO, timeout=120)
     assert out.returncode == 2 and "Traceback" not in out.stderr and out.stderr.startswith("cbrec-lib:")
