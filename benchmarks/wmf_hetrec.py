@@ -20,18 +20,19 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from trainer.data.hetrec import read_user_artists  # noqa: E402
 from trainer.evaluate import evaluate_item_vectors, holdout_split, popularity_vectors, random_vectors  # noqa: E402
 from trainer.wmf import WMFParams, fit_wmf  # noqa: E402
 
 DEFAULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "hetrec" / "user_artists.dat"
 
 
-def read_user_artists(path: Path) -> sp.csr_matrix:
-    """``userID TAB artistID TAB weight`` with a header → users × artists play counts (CSR float32)."""
-    data = np.loadtxt(path, skiprows=1, dtype=np.int64, delimiter="\t")
-    _, u = np.unique(data[:, 0], return_inverse=True)
-    _, i = np.unique(data[:, 1], return_inverse=True)
-    return sp.csr_matrix((data[:, 2].astype(np.float32), (u, i)))
+def play_counts(path: Path) -> sp.csr_matrix:
+    """``user_artists.dat`` (read by :mod:`trainer.data.hetrec`) → users × artists play counts, CSR float32."""
+    ua = read_user_artists(path)
+    _, u = np.unique(ua.user_ids, return_inverse=True)
+    _, i = np.unique(ua.artist_ids, return_inverse=True)
+    return sp.csr_matrix((ua.weights.astype(np.float32), (u, i)))
 
 
 def metrics(u: np.ndarray, v: np.ndarray, train: sp.csr_matrix, test: sp.csr_matrix) -> tuple[float, float, float, int]:
@@ -65,7 +66,7 @@ def main() -> int:
     if not args.path.exists():
         print(f"skipped: {args.path} not found (HetRec fixture absent)")
         return 0
-    counts = read_user_artists(args.path)
+    counts = play_counts(args.path)
     train, test = holdout_split(counts, 0.2, min_items=5, seed=0)
     print(f"HetRec Last.fm-2k: {counts.shape[0]} users × {counts.shape[1]} artists, {counts.nnz} play counts; "
           f"test pairs {test.nnz}", file=sys.stderr)

@@ -136,6 +136,20 @@ def evaluate_item_vectors(user_factors: np.ndarray, item_vectors: np.ndarray,
             "users": int(len(ap_all))}
 
 
+def compare_models(models: dict[str, tuple[np.ndarray, np.ndarray]], train_csr: sp.spmatrix | None,
+                   test_csr: sp.spmatrix, k: int = 500, show_progress: bool = True) -> dict[str, dict]:
+    """:func:`evaluate_item_vectors` for each named (user vectors, item vectors) pair, at k and at 10.
+
+    Returns ``{name: {"mAP@k": …, "mAP@10": …, "AUC": …, "users": …}}`` (a table by model).
+    """
+    out = {}
+    for name, (u, v) in models.items():
+        at_k = evaluate_item_vectors(u, v, train_csr, test_csr, k=k, show_progress=show_progress, desc=name)
+        at_10 = evaluate_item_vectors(u, v, train_csr, test_csr, k=10, show_progress=False) if k != 10 else at_k
+        out[name] = {f"mAP@{k}": at_k["map"], "mAP@10": at_10["map"], "AUC": at_k["auc"], "users": at_k["users"]}
+    return out
+
+
 def _without(test: sp.csr_matrix, train: sp.csr_matrix) -> sp.csr_matrix:
     """``test`` minus the pairs already in ``train`` (a heard item cannot be held out)."""
     test = test.astype(np.float32)

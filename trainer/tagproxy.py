@@ -4,46 +4,40 @@ A logistic regression per tag maps item vectors to the top-n Last.fm tags (a tag
 when its Last.fm value is above 50, datasets.md §2.9); the score is the mean per-tag ROC AUC on
 held-out items. Works on any vectors: WMF factors, CNN predictions, random vectors.
 
-    >>> names, labels = top_tags(tags_by_item, n_items=len(item_ids), n=50)
+    >>> names, labels = top_tags(read_lastfm_tags_db("lastfm_tags.db"), item_msd_track_ids, n=50)
     >>> tag_auc(item_factors, labels, names)["mean_auc"]
 """
 from __future__ import annotations
 
 import logging
 import warnings
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from trainer.data.lastfm_tags import POSITIVE_ABOVE, TagPairs, tag_matrix
+
 log = logging.getLogger(__name__)
 
-POSITIVE_ABOVE = 50.0
 
-
-def top_tags(tags_by_item: Mapping[int, Iterable[tuple[str, float]]], n_items: int, n: int = 50,
+def top_tags(pairs: TagPairs, item_track_ids: Sequence[str | None], n: int = 50,
              threshold: float = POSITIVE_ABOVE) -> tuple[list[str], np.ndarray]:
-    """The ``n`` tags positive on most items, and the label matrix (n_items, n_tags) bool.
+    """The ``n`` tags positive on most items, and the labels (n_items, n_tags) bool.
 
-    ``tags_by_item`` maps an item row index to its ``(tag, value)`` pairs; ``value > threshold``
-    makes the tag positive. Ties in frequency are broken by tag name, so the order is stable.
+    ``pairs`` come from :func:`trainer.data.lastfm_tags.read_lastfm_tags_db`; item i is the MSD
+    track ``item_track_ids[i]`` (None: no MSD track, no tags). Ties in frequency go by tag name.
     """
-    positive: dict[int, set[str]] = {}
-    counts: Counter[str] = Counter()
-    for item, pairs in tags_by_item.items():
-        if not 0 <= item < n_items:
-            raise ValueError(f"item index {item} outside 0..{n_items - 1}")
-        pos = {tag for tag, val in pairs if float(val) > threshold}
-        positive[item] = pos
-        counts.update(pos)
-    names = [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
-    column = {t: j for j, t in enumerate(names)}
-    labels = np.zeros((n_items, len(names)), dtype=bool)
-    for item, pos in positive.items():
-        for tag in pos & column.keys():
-            labels[item, column[tag]] = True
-    return names, labels
+    row_of = {t: i for i, t in enumerate(item_track_ids) if t is not None}
+    track_row = np.array([row_of.get(t, -1) for t in pairs.track_ids], dtype=np.int64)
+    rows = track_row[pairs.track_idx] if len(pairs) else np.zeros(0, np.int64)
+    positive = (rows >= 0) & (pairs.values > threshold)
+    counts = np.bincount(pairs.tag_idx[positive], minlength=len(pairs.tags))
+    order = sorted(np.flatnonzero(counts).tolist(), key=lambda j: (-counts[j], pairs.tags[j]))
+    names = [pairs.tags[j] for j in order[:n]]
+    keys = [t if t is not None else "" for t in item_track_ids]
+    return names, tag_matrix(pairs, keys, names, threshold)
 
 
 def tag_auc(item_vectors: np.ndarray, labels: np.ndarray, tag_names: list[str],
@@ -58,6 +52,7 @@ def tag_auc(item_vectors: np.ndarray, labels: np.ndarray, tag_names: list[str],
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     x, y = np.asarray(item_vectors, dtype=np.float64), np.asarray(labels, dtype=bool)
     if x.shape[0] != y.shape[0] or y.shape[1] != len(tag_names):
@@ -78,7 +73,7 @@ def tag_auc(item_vectors: np.ndarray, labels: np.ndarray, tag_names: list[str],
         ytr, yte = y[train, j], y[test, j]
         if ytr.min() == ytr.max() or yte.min() == yte.max():
             continue
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), threadpool_limits(1, "blas"):   # small fits: threads only cost
             warnings.simplefilter("ignore")
             model = LogisticRegression(C=c, max_iter=1000).fit(xtr, ytr)
         per_tag[tag_names[j]] = float(roc_auc_score(yte, model.decision_function(xte)))
@@ -87,3 +82,17 @@ def tag_auc(item_vectors: np.ndarray, labels: np.ndarray, tag_names: list[str],
     if per_tag:
         result["mean_auc"] = float(np.mean(list(per_tag.values())))
     return result
+
+
+def tag_proxy(tags_db: Path, item_track_ids: Sequence[str | None], vectors: dict[str, np.ndarray], n: int = 50,
+              test_fraction: float = 0.2, seed: int = 0, show_progress: bool = True) -> dict:
+    """Top-``n`` tags of ``lastfm_tags.db`` over the items, then :func:`tag_auc` for each named
+    set of item vectors (n_items, f). Returns ``{"top_tags", "items_tagged", "models": {name: ...}}``."""
+    from trainer.data.lastfm_tags import read_lastfm_tags_db
+
+    names, labels = top_tags(read_lastfm_tags_db(tags_db), item_track_ids, n=n)
+    models = {}
+    for name, vecs in vectors.items():
+        r = tag_auc(vecs, labels, names, test_fraction, seed, show_progress=show_progress)
+        models[name] = {"AUC": r["mean_auc"], "tags": r["n_tags"], "test items": r["n_test"]}
+    return {"top_tags": names, "items_tagged": int(labels.any(axis=1).sum()), "models": models}

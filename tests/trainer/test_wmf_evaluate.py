@@ -9,6 +9,8 @@ import pytest
 import scipy.sparse as sp
 from sklearn.metrics import roc_auc_score
 
+from trainer.data.hetrec import read_user_artists
+from trainer.data.lastfm_tags import TagPairs
 from trainer.evaluate import (
     ap_at_k,
     average_precision_rows,
@@ -194,17 +196,20 @@ def test_wmf_recovers_planted_tastes_and_roundtrips(tmp_path: Path) -> None:
 
 
 def test_top_tags_keeps_the_most_frequent_positive_tags() -> None:
-    tags = {0: [("rock", 100.0), ("pop", 20.0)], 1: [("rock", 80.0), ("jazz", 60.0)], 2: [("jazz", 51.0)]}
-    names, labels = top_tags(tags, n_items=4, n=2, threshold=50.0)
-    assert names == ["jazz", "rock"] or names == ["rock", "jazz"]
-    assert labels.shape == (4, 2) and labels.sum() == 4
+    pairs = TagPairs(track_ids=["TRA", "TRB", "TRC", "TRX"], tags=["rock", "pop", "jazz"],
+                     track_idx=np.array([0, 0, 1, 1, 2, 3, 3], np.int32),
+                     tag_idx=np.array([0, 1, 0, 2, 2, 1, 2], np.int32),
+                     values=np.array([100, 20, 80, 60, 51, 90, 90], np.float32))
+    names, labels = top_tags(pairs, ["TRA", "TRB", "TRC", None], n=2, threshold=50.0)
+    assert names == ["jazz", "rock"]                        # 2 positives each; TRX is no item
+    assert labels.tolist() == [[False, True], [True, True], [True, False], [False, False]]
 
 
 def _read_hetrec(path: Path) -> sp.csr_matrix:
-    data = np.loadtxt(path, skiprows=1, dtype=np.int64)
-    users, u_idx = np.unique(data[:, 0], return_inverse=True)
-    items, i_idx = np.unique(data[:, 1], return_inverse=True)
-    return sp.csr_matrix((data[:, 2].astype(np.float32), (u_idx, i_idx)), shape=(len(users), len(items)))
+    ua = read_user_artists(path)
+    _, u_idx = np.unique(ua.user_ids, return_inverse=True)
+    _, i_idx = np.unique(ua.artist_ids, return_inverse=True)
+    return sp.csr_matrix((ua.weights.astype(np.float32), (u_idx, i_idx)))
 
 
 @pytest.mark.skipif(not HETREC.exists(), reason=f"real HetRec play counts not found at {HETREC}")
