@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from core import Track
-from desktop.models import TRACK_ROLE, TrackFilterProxy, TrackTableModel
+from desktop.models import TRACK_ROLE, TrackTableModel
 from desktop.resources import app_icon
 
 
@@ -68,7 +68,7 @@ class WelcomePage(QWidget):
 
 
 class LibraryView(QStackedWidget):
-    """Table of tracks over a filter proxy; switches to the welcome page when empty."""
+    """Table of tracks (filtered and sorted by its model); the welcome page while empty."""
 
     activated = Signal(object)           # Track (double-click / Enter)
     selection_changed = Signal(list)     # selected Tracks
@@ -76,10 +76,9 @@ class LibraryView(QStackedWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = TrackTableModel(self)
-        self.proxy = TrackFilterProxy(self.model, self)
         self.welcome = WelcomePage()
         self.table = QTableView()
-        self.table.setModel(self.proxy)
+        self.table.setModel(self.model)
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -107,11 +106,11 @@ class LibraryView(QStackedWidget):
         self.model.rowsRemoved.connect(self._update_page)
 
     def set_search(self, text: str) -> None:
-        self.proxy.set_search(text)
+        self.model.set_search(text)
 
     def selected_tracks(self) -> list[Track]:
         rows = sorted(i.row() for i in self.table.selectionModel().selectedRows())
-        return [self.proxy.track_at(r) for r in rows]
+        return [self.model.track_at(r) for r in rows]
 
     def select_ids(self, ids: list[int]) -> None:
         """Select the rows of these track ids (e.g. from the map) and scroll to the first."""
@@ -123,10 +122,9 @@ class LibraryView(QStackedWidget):
             row = self.model.row_of(tid)
             if row is None:
                 continue
-            idx = self.proxy.mapFromSource(self.model.index(row, 0))
-            if idx.isValid():
-                sel.select(idx, flags)
-                first = first or idx
+            idx = self.model.index(row, 0)
+            sel.select(idx, flags)
+            first = first or idx
         if first is not None:
             self.table.scrollTo(first)
 
@@ -134,7 +132,7 @@ class LibraryView(QStackedWidget):
         tracks = self.selected_tracks()
         if tracks:
             return tracks[0]
-        return self.proxy.track_at(0) if self.proxy.rowCount() else None
+        return self.model.track_at(0) if self.model.rowCount() else None
 
     def _update_page(self, *args: object) -> None:
-        self.setCurrentWidget(self.table if self.model.rowCount() else self.welcome)
+        self.setCurrentWidget(self.table if self.model.total() else self.welcome)

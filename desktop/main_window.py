@@ -214,7 +214,7 @@ class MainWindow(QMainWindow):
         self.library_view.welcome.setEnabled(enabled)
 
     def _update_title(self) -> None:
-        n = self.library_view.model.rowCount()
+        n = self.library_view.model.total()
         self.setWindowTitle(f"cbrec — {n:,} tracks" if n else "cbrec")
 
     def _watch(self, folders: list[str]) -> None:
@@ -261,7 +261,9 @@ class MainWindow(QMainWindow):
 
     def _scan_finished(self, report: ScanReport) -> None:
         self.scan_status.set_message(report.summary())
-        self.failures = self.library.failures() if self.library is not None else list(report.failed)
+        if self.library is None:  # the library was closed (e.g. reopened with another model)
+            return
+        self.failures = self.library.failures()
         self.scan_status.set_failures(len(self.failures))
         changed = report.added or report.updated or report.moved or report.removed
         if changed:
@@ -315,8 +317,7 @@ class MainWindow(QMainWindow):
 
     def _playlist_from_ids(self, ids: list[int]) -> None:
         model = self.library_view.model
-        tracks = [model.track_at(r) for r in (model.row_of(i) for i in ids) if r is not None]
-        self.make_playlist(tracks)
+        self.make_playlist([t for t in (model.track_by_id(i) for i in ids) if t is not None])
 
     # --- playback -------------------------------------------------------------------------------
     def play(self, track: Track | None) -> None:

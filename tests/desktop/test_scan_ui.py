@@ -51,12 +51,12 @@ def test_first_run_offers_music_folder_then_scans_it(make_window, settings, musi
     titles = {view.model.track_at(r).title for r in range(view.model.rowCount())}
     assert titles == {s[4] for s in SONGS}
     view.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
-    shown = [view.proxy.index(r, 0).data() for r in range(view.proxy.rowCount())]
+    shown = [view.model.index(r, 0).data() for r in range(view.model.rowCount())]
     assert shown == sorted(shown, key=str.casefold)
     win.search.setText("weather")
-    qtbot.waitUntil(lambda: view.proxy.rowCount() == 3, timeout=3000)
+    qtbot.waitUntil(lambda: view.model.rowCount() == 3, timeout=3000)
     win.search.setText("")
-    qtbot.waitUntil(lambda: view.proxy.rowCount() == len(SONGS), timeout=3000)
+    qtbot.waitUntil(lambda: view.model.rowCount() == len(SONGS), timeout=3000)
 
 
 def test_cancel_stops_quickly_and_keeps_analysed_tracks(make_window, settings, tmp_path, qtbot):

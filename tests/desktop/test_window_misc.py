@@ -1,0 +1,187 @@
+"""Start-up, errors shown as dialogs, settings, playback fallback, 50,000-row models, desktop entry."""
+from __future__ import annotations
+
+import configparser
+import random
+import time
+
+from PySide6.QtCore import QSettings, Qt
+
+from core import Track
+from desktop.app import parse_args
+from desktop.install import install_desktop_entry
+from desktop.main_window import MainWindow
+from desktop.models import TrackTableModel
+from desktop.player import PlayerBar
+from desktop.settings import AppSettings
+from desktop.settings_dialog import SettingsDialog, describe_model
+from tests.desktop.conftest import SONGS
+
+
+def test_window_appears_fast_before_the_library_opens(qtbot, settings):
+    started = time.monotonic()
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    assert time.monotonic() - started < 2.0
+    assert win.library is None and not win.playlist_action.isEnabled()
+    assert "Opening the library" in win.library_view.welcome.text.text()
+    win.close()
+
+
+def test_missing_model_becomes_a_dialog_not_a_crash(make_window, tmp_path, dialogs, qtbot):
+    bad = AppSettings(model=str(tmp_path / "nope.pt"), device="cpu", library_dir=str(tmp_path / "lib"))
+    win = make_window(bad, open_library=False)
+    with qtbot.waitSignal(win.library_failed, timeout=30000) as failed:
+        win.open_library()
+    assert "nope" in failed.args[0]
+    assert dialogs.shown and dialogs.shown[0][0] == "cbrec cannot open the library"
+    assert "could not be opened" in win.library_view.welcome.text.text()
+    assert not win.add_folder_action.isEnabled()
+
+
+def test_settings_round_trip_and_dialog(tmp_path, test_model, dialogs, qtbot):
+    qs = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    s = AppSettings(model=str(test_model), device="cpu", workers=3, exclusions=["/m/live"])
+    s.save(qs)
+    back = AppSettings.load(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    assert back == s
+    assert back.open_kwargs()["model"] == str(test_model) and back.open_kwargs()["workers"] == 3
+    assert back.is_excluded("/m/live/a.mp3") and not back.is_excluded("/m/lively/a.mp3")
+    assert AppSettings(exclusions=["*.wav"]).is_excluded("/x/a.wav")
+
+    ok, text = describe_model(str(test_model))
+    assert ok and "dieleman2014" in text
+    assert describe_model(str(tmp_path / "none.pt"))[0] is False
+
+    dialog = SettingsDialog(AppSettings(), ["/music/a"], None)
+    qtbot.addWidget(dialog)
+    assert dialog.bundled_radio.isChecked() and dialog.folders() == ["/music/a"]
+    dialog.file_radio.setChecked(True)
+    dialog.model_edit.setText(str(test_model))
+    dialog.device_combo.setCurrentIndex(dialog.device_combo.findData("cpu"))
+    dialog.workers_spin.setValue(2)
+    dialog.exclusion_list.addItem("*.wav")
+    new = dialog.new_settings()
+    assert (new.model, new.device, new.workers, new.exclusions) == (str(test_model), "cpu", 2, ["*.wav"])
+    dialog.accept()  # a model change asks first and says re-analysis follows
+    assert any("analysed again" in text for _, text in dialogs.shown)
+    assert dialog.result() == SettingsDialog.DialogCode.Accepted
+
+
+def test_changing_the_model_reopens_the_library(make_window, scanned_settings, tmp_path, qtbot):
+    from tests.model_factory import make_test_model
+
+    win = make_window(scanned_settings)
+    old_version = win.library.model_card.analysis_version
+    other = make_test_model(tmp_path / "other", seed=5, name="other-model")
+    new = AppSettings(**{**scanned_settings.__dict__, "model": str(other)})
+    with qtbot.waitSignal(win.scan_done, timeout=60000, check_params_cb=lambda r: len(r.updated) > 0) as done:
+        with qtbot.waitSignal(win.library_ready, timeout=30000):
+            win.apply_settings(new, win.library.folders())
+    assert win.library.model_card.analysis_version != old_version
+    assert win.model_label.text() == "Model: other-model"
+    assert len(done.args[0].updated) == len(SONGS), "every track is analysed again with the new model"
+    assert len(win.library.vectors()[0]) == len(SONGS)
+
+
+def test_playback_disabled_with_a_message_when_no_backend(qtbot):
+    bar = PlayerBar(backend=lambda: (None, None, "Preview playback is unavailable: no backend."))
+    qtbot.addWidget(bar)
+    assert not bar.isEnabled() and not bar.available
+    assert "unavailable" in bar.toolTip()
+    messages = []
+    bar.message.connect(messages.append)
+    bar.play(Track(1, "/x.mp3", "X"))
+    bar.toggle()
+    bar.play_next()
+    assert messages == ["Preview playback is unavailable: no backend."]
+
+
+def test_playback_with_the_real_backend_never_crashes(make_window, scanned_settings, qtbot):
+    win = make_window(scanned_settings)
+    view = win.library_view
+    index = view.model.index(0, 0)
+    rect = view.table.visualRect(index)
+    qtbot.mouseClick(view.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(view.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    if win.player.available:  # a machine with an audio device: it plays and skips
+        qtbot.waitUntil(lambda: win.player.current is not None, timeout=5000)
+        first = win.player.current
+        win.player.play_next()
+        assert win.player.current is not None and win.player.current.id != first.id
+        win.player.toggle()
+    else:  # no device / backend: disabled, the status bar says why
+        assert not win.player.isEnabled()
+        assert "unavailable" in win.statusBar().currentMessage()
+
+
+def _tracks(n: int) -> list[Track]:
+    rng = random.Random(0)
+    words = ["blue", "night", "river", "echo", "gold", "rain", "fire", "dream", "stone", "light"]
+    return [Track(i, f"/m/{i}.mp3", f"{rng.choice(words)} {rng.choice(words)} {i}", f"Artist {i % 700}",
+                  f"Album {i % 4000}", duration=rng.uniform(60, 600)) for i in range(n)]
+
+
+def test_table_model_is_fast_with_50000_tracks(qtbot):
+    from PySide6.QtWidgets import QTableView
+
+    tracks = _tracks(50_000)
+    model = TrackTableModel()
+    view = QTableView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    view.show()
+    timings = {}
+    t = time.monotonic()
+    model.set_tracks(tracks)
+    timings["load"] = time.monotonic() - t
+    view.selectRow(123)
+    chosen = model.track_at(123)
+    t = time.monotonic()
+    model.sort(3, Qt.SortOrder.DescendingOrder)
+    timings["sort"] = time.monotonic() - t
+    assert [model.track_at(i.row()) for i in view.selectionModel().selectedRows()] == [chosen], \
+        "the selection follows its track when sorting"
+    durations = [model.track_at(r).duration for r in range(model.rowCount())]
+    assert durations == sorted(durations, reverse=True)
+    t = time.monotonic()
+    model.set_search("river gold")
+    timings["search"] = time.monotonic() - t
+    assert 0 < model.rowCount() < 50_000
+    assert all("river" in model.track_at(r).title and "gold" in model.track_at(r).title
+               for r in range(model.rowCount()))
+    assert max(timings.values()) < 1.0, timings
+
+    # rows arriving during a scan land at their sorted place; removals keep the order
+    model.upsert([Track(50_000, "/m/new.mp3", "river gold new", "X", duration=333.0)])
+    assert model.total() == 50_001
+    assert model.track_at(model.row_of(50_000)).title == "river gold new"
+    model.remove_ids([0, 1])
+    assert model.total() == 49_999 and model.row_of(0) is None and model.track_by_id(0) is None
+    model.set_search("")
+    durations = [model.track_at(r).duration for r in range(model.rowCount())]
+    assert durations == sorted(durations, reverse=True)
+    assert model.rowCount() == 49_999
+
+
+def test_install_desktop_entry(tmp_path, capsys, monkeypatch):
+    written = install_desktop_entry(tmp_path)
+    names = sorted(p.name for p in written)
+    assert names == ["io.github.cbrec.desktop", "io.github.cbrec.metainfo.xml", "io.github.cbrec.svg"]
+    entry = configparser.ConfigParser(interpolation=None)
+    entry.optionxform = str
+    entry.read(tmp_path / "applications" / "io.github.cbrec.desktop")
+    section = entry["Desktop Entry"]
+    assert section["Type"] == "Application" and section["Icon"] == "io.github.cbrec"
+    assert section["Exec"].split()[0].endswith("cbrec") or "-m desktop" in section["Exec"]
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    from desktop.app import main
+
+    assert main(["--install-desktop-entry"]) == 0
+    assert (tmp_path / "xdg" / "applications" / "io.github.cbrec.desktop").exists()
+    assert "applications menu" in capsys.readouterr().out
+    args = parse_args(["--library", "/l", "--device", "cpu", "song.mp3"])
+    assert (args.library, args.device, args.files) == ("/l", "cpu", ["song.mp3"])
