@@ -6,8 +6,10 @@ most the batch in flight, and the next scan resumes with the files not yet commi
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -103,6 +105,19 @@ class _Batcher:
         return items
 
 
+@contextmanager
+def _inference_threads(workers: int) -> Iterator[None]:
+    """Give inference the cores the decode workers leave free (at least one), then restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def analyse(tasks: Sequence[AnalysisTask], store: Store, embedder, settings: AnalysisSettings,
             progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
             on_tracks: Callable[[list[Track]], None] | None = None) -> AnalysisOutcome:
@@ -115,13 +130,15 @@ def analyse(tasks: Sequence[AnalysisTask], store: Store, embedder, settings: Ana
     batcher = _Batcher(store, embedder, outcome, meter, on_tracks)
     payloads = ((i, {"path": t.entry.path, "sr": embedder.sample_rate, "window_samples": embedder.window_samples,
                      "n_windows": embedder.n_windows, "need_vector": t.need_vector}) for i, t in enumerate(tasks))
-    pool = IsolatedPool(DECODE_FUNCTION, workers=min(settings.workers, len(tasks)), timeout=settings.timeout)
-    for result in pool.run(payloads, cancelled=lambda: cancel.cancelled):
-        if result is not None:
-            batcher.add(tasks[result.key], result)
-        due = time.monotonic() - batcher.last_flush > settings.flush_seconds
-        if len(batcher) >= settings.batch_size or (due and len(batcher)):
-            batcher.flush()
-    batcher.flush()
+    workers = min(settings.workers, len(tasks))
+    pool = IsolatedPool(DECODE_FUNCTION, workers=workers, timeout=settings.timeout)
+    with _inference_threads(workers):
+        for result in pool.run(payloads, cancelled=lambda: cancel.cancelled):
+            if result is not None:
+                batcher.add(tasks[result.key], result)
+            due = time.monotonic() - batcher.last_flush > settings.flush_seconds
+            if len(batcher) >= settings.batch_size or (due and len(batcher)):
+                batcher.flush()
+        batcher.flush()
     outcome.cancelled = cancel.cancelled and meter.done < len(tasks)
     return outcome
