@@ -11,8 +11,11 @@ ids, as in LFM-1b), artist/album ids derived from the track. Then times, each in
 Prints one table. ``seconds`` is wall time and ``cpu_s`` user+system CPU time of the step (the
 two differ when the machine is shared or when pyarrow uses both cores).
 
-    python benchmarks/ingest.py                 # 100 M events (~3.6 GB file under /tmp)
+    python benchmarks/ingest.py                 # 100 M events (~3.7 GB file under /tmp)
     python benchmarks/ingest.py --events 5e6    # quick run
+
+``--bad-rows`` malformed lines (default 100) are inserted at known places; the table says how
+many the reader reported and whether all their line numbers are right (``lines ok``).
 """
 from __future__ import annotations
 
@@ -64,12 +67,13 @@ def _track_of_rank(rng: np.random.Generator) -> np.ndarray:
     return track_of_rank
 
 
-def generate(path: Path, n_events: int, seed: int = 0) -> None:
-    """Write ``n_events`` LFM-1b-format listening events to ``path`` (atomically)."""
+def generate(path: Path, n_events: int, n_bad: int = 0, seed: int = 0) -> None:
+    """Write ``n_events`` LFM-1b-format listening events to ``path`` (atomically), with ``n_bad``
+    malformed lines spread among them; their 1-based line numbers go to ``<path>.bad_lines``."""
     rng = np.random.default_rng(seed)
     track_of_rank = _track_of_rank(np.random.default_rng(seed + 1))
     tmp = path.with_suffix(".part")
-    user, written = 31_435_741, 0
+    user, written, lines, bad_lines = 31_435_741, 0, 0, []
     with open(tmp, "wb") as f, tqdm(total=n_events, unit="ev", desc="generate") as bar:
         while written < n_events:
             sizes = rng.lognormal(np.log(EVENTS_PER_USER) - 0.5, 1.0, 600).astype(np.int64) + 1
@@ -89,10 +93,42 @@ def generate(path: Path, n_events: int, seed: int = 0) -> None:
             gaps = np.cumsum(rng.integers(60, 900, n))
             ago = gaps - np.repeat(gaps[starts], sizes)
             newest = np.repeat(rng.integers(1_300_000_000, 1_420_000_000, len(sizes)), sizes)
-            f.write(format_lines([users, artists, albums, tracks, newest - ago]))
+            data = format_lines([users, artists, albums, tracks, newest - ago])
+            k = round(n_bad * (written + n) / n_events) - len(bad_lines)
+            data, at = _insert_bad_lines(data, k, rng)
+            bad_lines += (lines + at).tolist()
+            f.write(data)
             written += n
+            lines += n + k
             bar.update(n)
+    Path(f"{path}.bad_lines").write_text("".join(f"{i}\n" for i in bad_lines))
     os.replace(tmp, path)
+
+
+_BAD_VARIANTS = (
+    lambda u, t: f"{u}\t1\t1\t{t}",                  # a column missing
+    lambda u, t: f"{u}\t1\t1\tx{t}\t1300000000",      # a non-numeric track id
+    lambda u, t: "",                                   # an empty line
+    lambda u, t: f"-{u}\t1\t1\t{t}\t1300000000",      # a negative user id
+    lambda u, t: f"{u}\t1\t1\t{t}\t1300000000\t7",    # an extra column
+)
+
+
+def _insert_bad_lines(data: bytes, k: int, rng: np.random.Generator) -> tuple[bytes, np.ndarray]:
+    """Insert ``k`` malformed lines between the lines of ``data``; return the new text and the
+    1-based line numbers (within it) of the inserted lines."""
+    if k <= 0:
+        return data, np.zeros(0, dtype=np.int64)
+    starts = np.concatenate(([0], np.flatnonzero(np.frombuffer(data, np.uint8) == 10)[:-1] + 1))
+    before = np.sort(rng.choice(len(starts), k, replace=False))
+    pieces, prev = [], 0
+    for j, i in enumerate(before.tolist()):
+        pieces.append(data[prev:starts[i]])
+        u, t = rng.integers(1, 10**7, 2)
+        pieces.append(_BAD_VARIANTS[j % len(_BAD_VARIANTS)](u, t).encode() + b"\n")
+        prev = starts[i]
+    pieces.append(data[prev:])
+    return b"".join(pieces), before + np.arange(k) + 1
 
 
 def item_mapping(seed: int = 0) -> np.ndarray:
@@ -113,7 +149,7 @@ def _step(kind: str, path: str, conn) -> None:  # runs in a child process
     from trainer.interactions import build_interactions
 
     lut = item_mapping() if kind == "build" else None
-    bad = BadRows()
+    bad = BadRows(max_examples=10_000)
     r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     extra = ""
     if kind == "parse":
@@ -125,11 +161,14 @@ def _step(kind: str, path: str, conn) -> None:  # runs in a child process
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime
-    conn.send((n, wall, cpu, r1.ru_maxrss / 1024, bad.count, extra))
+    expected = {int(x) for x in Path(f"{path}.bad_lines").read_text().split()}
+    lines_ok = all(row.line in expected for row in bad.examples)
+    conn.send((n, wall, cpu, r1.ru_maxrss / 1024, bad.count, lines_ok, extra))
 
 
 def run_step(kind: str, path: Path) -> tuple:
-    """Run one timed step in a fresh process; (events, wall s, cpu s, peak RSS MiB, bad, note)."""
+    """Run one timed step in a fresh process: (events, wall s, cpu s, peak RSS MiB, bad rows,
+    whether every reported line number is one of the inserted bad lines, note)."""
     parent, child = mp.Pipe()
     proc = mp.get_context("fork").Process(target=_step, args=(kind, str(path), child))
     proc.start()
@@ -141,28 +180,29 @@ def run_step(kind: str, path: Path) -> tuple:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=float, default=100e6, help="events in the generated file")
+    ap.add_argument("--bad-rows", type=int, default=100, help="malformed lines to insert")
     ap.add_argument("--dir", type=Path, default=Path("/tmp/cbrec-bench"), help="cache folder")
     args = ap.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.ERROR)
     n = int(args.events)
     args.dir.mkdir(parents=True, exist_ok=True)
-    path = args.dir / f"LFM-1b_LEs.synthetic.{n}.txt"
+    path = args.dir / f"LFM-1b_LEs.synthetic.{n}.bad{args.bad_rows}.txt"
     if not path.exists():
-        proc = mp.get_context("fork").Process(target=generate, args=(path, n))
+        proc = mp.get_context("fork").Process(target=generate, args=(path, n, args.bad_rows))
         proc.start()
         proc.join()
     size = path.stat().st_size
-    rows = [("iter_events", *run_step("parse", path)),
+    rows = [("iter_events (all 5 fields)", *run_step("parse", path)),
             ("iter_events + build_interactions", *run_step("build", path))]
-    print(f"\nfile {path} ({size / 1e9:.2f} GB, {size / n:.1f} B/event); "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    head = f"{'step':34s} {'events':>13s} {'seconds':>8s} {'cpu_s':>8s} {'events/s':>11s} " \
-           f"{'peak RSS MiB':>12s} {'bad rows':>8s}  matrix"
+    print(f"\nfile {path} ({size / 1e9:.2f} GB, {size / n:.1f} B/event, {args.bad_rows} bad lines "
+          f"inserted); {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    head = (f"{'step':34s} {'events':>13s} {'seconds':>8s} {'cpu_s':>8s} {'events/s':>11s} "
+            f"{'events/cpu_s':>12s} {'peak RSS MiB':>12s} {'bad rows':>8s} {'lines ok':>8s}  matrix")
     print(head)
     print("-" * len(head))
-    for name, events, wall, cpu, rss, n_bad, extra in rows:
+    for name, events, wall, cpu, rss, n_bad, lines_ok, extra in rows:
         print(f"{name:34s} {events:13,d} {wall:8.1f} {cpu:8.1f} {events / wall:11,.0f} "
-              f"{rss:12,.0f} {n_bad:8d}  {extra}")
+              f"{events / cpu:12,.0f} {rss:12,.0f} {n_bad:8d} {str(lines_ok):>8s}  {extra}")
 
 
 if __name__ == "__main__":

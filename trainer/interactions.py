@@ -169,10 +169,14 @@ class PairCounter:
         """Add (n,) rows (< 2^31), (n,) cols (< 2^32) and optional (n,) counts (default 1 each)."""
         if len(rows) == 0:
             return
-        keys = (rows.astype(np.int64) << 32) | cols.astype(np.int64)
+        keys = rows.astype(np.int64)
+        keys <<= 32
+        keys |= cols.astype(np.int64, copy=False)
         if counts is None:
-            keys, c = np.unique(keys, return_counts=True)
-            counts = c.astype(np.int32)
+            keys.sort()
+            starts = _run_starts(keys)
+            counts = np.diff(np.append(starts, len(keys))).astype(np.int32)
+            keys = keys[starts]
         else:
             keys, counts = _reduce(keys, counts.astype(np.int32))
         self._keys.append(keys)
@@ -214,10 +218,18 @@ def _reduce(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarra
         keys, counts = keys[order], counts[order]
     if len(keys) == 0:
         return keys, counts
-    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    starts = _run_starts(keys)
     if len(starts) == len(keys):
         return keys, counts
     return keys[starts], np.add.reduceat(counts, starts).astype(np.int32)
+
+
+def _run_starts(keys: np.ndarray) -> np.ndarray:
+    """Indices where a run of equal values starts in sorted, non-empty ``keys`` (n,)."""
+    new = np.empty(len(keys), dtype=bool)
+    new[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=new[1:])
+    return np.flatnonzero(new)
 
 
 # --------------------------------------------------------------------------- builders
@@ -231,9 +243,12 @@ def build_interactions(events_path: str | PathLike[str], lfm_track_to_item: Mapp
     -1 for "no item", e.g. ``MatchResult.lfm_track_to_item``); several tracks may share an item,
     and their plays are summed. Rows are the users with at least one counted play, in order of
     first appearance. ``n_items`` defaults to ``max(item) + 1``; ``item_ids`` to ``arange``.
+    Only the user and track fields are parsed and checked (plus every row's column count); audit
+    the other fields with :func:`trainer.data.lfm1b.iter_events`.
     """
     bad = bad if bad is not None else BadRows()
-    chunks = iter_events(events_path, bad, chunk_rows=chunk_rows, progress=progress)
+    chunks = iter_events(events_path, bad, chunk_rows=chunk_rows, progress=progress,
+                         columns=("user_id", "track_id"))
     return interactions_from_chunks(chunks, lfm_track_to_item, n_items=n_items, item_ids=item_ids)
 
 
@@ -315,7 +330,7 @@ def track_play_counts(events_path: str | PathLike[str], bad: BadRows | None = No
                       progress: bool = True) -> np.ndarray:
     """Plays per LFM-1b track id, (max_track_id + 1,) int64; e.g. to pick the N most popular."""
     total = np.zeros(0, dtype=np.int64)
-    for chunk in iter_events(events_path, bad, progress=progress):
+    for chunk in iter_events(events_path, bad, progress=progress, columns=("track_id",)):
         counts = np.bincount(chunk.track_id, minlength=len(total))
         if len(counts) > len(total):
             counts[: len(total)] += total

@@ -187,3 +187,17 @@ def test_triplet_interactions(tmp_path: Path) -> None:
                           np.array([2, 9], np.int32), 1)
     only = triplet_interactions_from_chunks([chunk], {"SOB": 0})
     assert only.user_ids.tolist() == ["x"] and only.matrix.toarray().tolist() == [[2]]
+
+
+def test_interactions_check_only_the_fields_they_use(tmp_path: Path) -> None:
+    path = tmp_path / "les.txt"
+    path.write_text("1\t2\t3\t4\t5\n1\tx\t3\t4\t5\n1\t2\t3\ty\t5\n1\t2\t3\n2\t2\t3\t4\t\n")
+    bad = BadRows()
+    inter = build_interactions(path, {4: 0}, bad, progress=False)
+    # artist "x" and an empty timestamp do not matter for play counts; bad track / column count do
+    assert inter.matrix.toarray().tolist() == [[2.0], [1.0]] and bad.lines_for(path) == [3, 4]
+    full = BadRows()
+    assert sum(len(c) for c in iter_events(path, full, progress=False)) == 1
+    assert full.lines_for(path) == [2, 3, 4, 5]
+    with pytest.raises(ValueError, match="subset"):
+        next(iter_events(path, columns=("nope",)))

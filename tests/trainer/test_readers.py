@@ -349,3 +349,15 @@ def test_badrows_summary_and_warning(tmp_path: Path, caplog: pytest.LogCaptureFi
     long.add("f", 1, "r: x", "abcdefghij")
     long.add("f", 2, "r: y", "z")
     assert long.count == 2 and long.examples[0].text == "abcde…" and long.by_reason["r"] == 2
+
+
+def test_blocks_reuse_buffer_without_corrupting_strings(tmp_path: Path) -> None:
+    from trainer.data.tsv import Col, read_table
+
+    rows = [f"{i}\tname {i} {'x' * (i % 7)}\t{i % 5}" for i in range(3000)]
+    p = write(tmp_path / "names.txt", "\n".join(rows))
+    bad = BadRows()
+    t = read_table(p, (Col("id"), Col("name", "str"), Col("artist")), bad, block_bytes=4096, progress=False)
+    assert t.column("name").num_chunks > 10  # many blocks through one reused buffer
+    assert t.column("name").to_pylist() == [r.split("\t")[1] for r in rows] and bad.count == 0
+    assert t.column("id").to_pylist() == list(range(3000))

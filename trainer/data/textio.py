@@ -41,7 +41,7 @@ def open_binary(path: str | PathLike[str]) -> BinaryIO:
 def read_first_line(path: str | PathLike[str]) -> str:
     """The first line of a (possibly compressed) file, without its line end."""
     with open_binary(path) as f:
-        return f.readline().decode("utf-8", errors="replace").rstrip("\r\n")
+        return f.readline().decode("utf-8", errors="replace").rstrip("\r\n").lstrip("\ufeff")
 
 # --------------------------------------------------------------------------- block reading
 Block = bytes | memoryview
@@ -144,7 +144,10 @@ class StrColumn(Sequence[str]):
     Python objects, until they are indexed."""
 
     def __init__(self, array: pa.Array | pa.ChunkedArray) -> None:
-        self.array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+        if isinstance(array, pa.ChunkedArray):  # large_string: > 2 GiB of text stays one array
+            array = array.cast(pa.large_string()) if array.num_chunks > 1 else array
+            array = array.combine_chunks()
+        self.array = array
 
     def __len__(self) -> int:
         return len(self.array)

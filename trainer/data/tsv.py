@@ -35,7 +35,7 @@ _ARROW: dict[str, pa.DataType] = {"int32": pa.int32(), "int64": pa.int64(), "str
 _RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 _INT_RE = re.compile(rb" *(-?[0-9]+) *")
 _PY_BYTES = 64 * 1024  # pieces at most this big are parsed line by line
-_FANOUT = 16
+_FANOUT = 64  # a dirty block is cut into this many pieces, each parsed again
 LINE = "_line"  # name of the optional line-number column
 
 
