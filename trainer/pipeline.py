@@ -6,8 +6,12 @@ A stage whose hash is unchanged is skipped unless forced; re-running a stage mak
 after it run again. After every invocation ``results.json`` and ``summary.md`` gather the stage
 summaries, and ``config.toml`` / ``config.resolved.json`` record the settings that produced them.
 
-Adding a stage (part 2): write ``def run_x(ctx: Context) -> dict`` and call
-``register(Stage("x", run_x, needs=("wmf",), sections=("x",)))``.
+Adding a stage (part 2): write ``def run_x(ctx: Context) -> dict`` (outputs under
+``ctx.dir("x")``; the returned summary is JSON data, a ``"tables"`` entry of
+``{title: [[model, {column: value}], ...]}`` becomes markdown tables), then
+``register(Stage("x", run_x, needs=("wmf",), sections=("x",)))``; its ``[x]`` config section is a
+dataclass added to :mod:`trainer.config` or a name added to ``trainer.config.EXTRA_SECTIONS``.
+The CLI gets an ``x`` subcommand automatically once the module that registers it is imported.
 """
 from __future__ import annotations
 

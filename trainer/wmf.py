@@ -66,6 +66,7 @@ def confidence(counts: sp.spmatrix, alpha: float, epsilon: float) -> sp.csr_matr
     if alpha < 0 or epsilon <= 0:
         raise ValueError(f"need alpha >= 0 and epsilon > 0, got alpha={alpha}, epsilon={epsilon}")
     c = sp.csr_matrix(counts, dtype=np.float64, copy=True)
+    c.sum_duplicates()
     c.data[c.data < 0] = 0.0
     c.eliminate_zeros()
     c.data = 1.0 + alpha * np.log1p(c.data / epsilon)

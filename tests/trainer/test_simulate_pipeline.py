@@ -184,9 +184,15 @@ def test_pipeline_results_match_the_world(experiment: Path, world_dir: Path) -> 
     assert st["match"]["lfm_match_rate"] == pytest.approx(
         world["counts"]["lfm_tracks_in_msd"] / world["counts"]["lfm_tracks"], abs=1e-4)
     assert st["match"]["items"] == world["counts"]["msd_tracks_in_lfm"]     # duplicates merged
-    assert st["interactions"]["bad_rows"] == world["counts"]["bad_rows"]
+    # every line is either read or reported; the interactions reader may parse only user + track,
+    # so it must drop at least the lines with a wrong field count, at most every bad line
+    inter, n_bad = st["interactions"], world["counts"]["bad_rows"]
+    assert inter["events_read"] + inter["bad_rows"] == world["counts"]["events"] + n_bad
+    structural = sum(k in ("missing field", "extra field") for k in world["bad_kinds"])
+    assert structural <= inter["bad_rows"] <= n_bad
     msd_plays = sum(s["plays"] for s in world["songs"] if s["in_msd"])
-    assert st["interactions"]["plays"] == st["interactions"]["events_counted"] == msd_plays
+    assert inter["plays"] == inter["events_counted"]
+    assert msd_plays <= inter["plays"] <= msd_plays + (n_bad - inter["bad_rows"])
     hold = st["evaluate"]["holdout"]
     assert hold["WMF"]["AUC"] > hold["random"]["AUC"] + 0.05
     assert hold["simulated true tastes"]["AUC"] > hold["popularity"]["AUC"]

@@ -33,6 +33,7 @@ from trainer.data.msd import DEFAULT_CLIP_TEMPLATE, clip_path
 from trainer.data.simulate_audio import SR, genre_styles, load_excerpt, log_mel_stats, synthesize, write_mp3
 from trainer.data.simulate_catalog import Catalog, build_catalog, make_name, unique_ints
 from trainer.data.simulate_listeners import (
+    Listening,
     Tastes,
     activity,
     item_latents,
@@ -101,6 +102,10 @@ def _title_from_file(path: str) -> str:
 
 
 def _library_sources(library: Path, labels_tsv: Path, limit: int, rng: np.random.Generator) -> _Sources:
+    """Songs of a labelled library; files that are missing or that PyAV cannot open are skipped."""
+    from core.audio import probe
+    from core.errors import AudioError
+
     rows = []
     for n, line in enumerate(labels_tsv.read_text(encoding="utf-8").splitlines(), 1):
         parts = line.split("\t")
@@ -109,13 +114,21 @@ def _library_sources(library: Path, labels_tsv: Path, limit: int, rng: np.random
             continue
         duration = float(parts[2]) if len(parts) > 2 and parts[2].strip() else 0.0
         rows.append((parts[0], parts[1], duration))
-    if not rows:
-        raise ValueError(f"{labels_tsv}: no 'path TAB source TAB duration' lines; is it the labels file?")
     if limit and len(rows) > limit:
         rows = [rows[i] for i in sorted(rng.choice(len(rows), size=limit, replace=False).tolist())]
-    names = sorted({r[1] for r in rows})
-    return _Sources(np.array([names.index(r[1]) for r in rows]), names, [_title_from_file(r[0]) for r in rows],
-                    np.array([r[2] for r in rows]), [library / r[0] for r in rows])
+    readable = []
+    for row in rows:
+        try:
+            probe(library / row[0])
+            readable.append(row)
+        except AudioError as exc:
+            log.warning("library file skipped: %s", exc)
+    if not readable:
+        raise ValueError(f"{labels_tsv}: no readable 'path TAB source TAB duration' lines under {library}")
+    names = sorted({r[1] for r in readable})
+    return _Sources(np.array([names.index(r[1]) for r in readable]), names,
+                    [_title_from_file(r[0]) for r in readable], np.array([r[2] for r in readable]),
+                    [library / r[0] for r in readable])
 
 
 def _synthetic_sources(n_songs: int, n_genres: int, rng: np.random.Generator) -> _Sources:
@@ -187,7 +200,7 @@ def simulate_world(out_dir: Path, audio_library: Path | None = None, labels_tsv:
     playable = np.array([bool(s.lfm_track_ids) for s in catalog.songs])
     listening = simulate_plays(tastes, playable, n_events, rng[4], show_progress)
     user_ids = np.sort(unique_ints(rng[5], n_users, 1000, 50_000_000))
-    report = _write_all(out_dir, catalog, listening, user_ids, n_events, tastes, src, p, rng)
+    report = _write_all(out_dir, catalog, listening, user_ids, n_events, tastes, src, p, rng, show_progress)
     world = _describe(out_dir, seed, p, catalog, tastes, src, listening, user_ids, report)
     (out_dir / WORLD_JSON).write_text(json.dumps(world, indent=1) + "\n", encoding="utf-8")
     log.info("simulated world in %s: %d users, %d songs, %d events, %d bad rows", out_dir, n_users,
@@ -195,11 +208,12 @@ def simulate_world(out_dir: Path, audio_library: Path | None = None, labels_tsv:
     return world
 
 
-def _write_all(out_dir: Path, catalog: Catalog, listening, user_ids: np.ndarray, n_events: np.ndarray,
-               tastes: Tastes, src: _Sources, p: WorldParams, rng: list[np.random.Generator]) -> dict:
+def _write_all(out_dir: Path, catalog: Catalog, listening: Listening, user_ids: np.ndarray, n_events: np.ndarray,
+               tastes: Tastes, src: _Sources, p: WorldParams, rng: list[np.random.Generator],
+               show_progress: bool) -> dict:
     lfm, msd = out_dir / "lfm1b", out_dir / "msd"
     play_ids = fmt.lfm_play_ids(catalog, listening, rng[6])
-    les = fmt.write_les(lfm / fmt.LES, catalog, listening, user_ids, play_ids, p.bad_rows, rng[6])
+    les = fmt.write_les(lfm / fmt.LES, catalog, listening, user_ids, play_ids, p.bad_rows, rng[6], show_progress)
     fmt.write_lfm_metadata(lfm, catalog)
     fmt.write_users(lfm / fmt.USERS, user_ids, n_events, listening.registered, rng[7])
     fmt.write_msd(msd, catalog, rng[7])
@@ -212,7 +226,7 @@ def _write_all(out_dir: Path, catalog: Catalog, listening, user_ids: np.ndarray,
 
 
 def _describe(out_dir: Path, seed: int, p: WorldParams, catalog: Catalog, tastes: Tastes, src: _Sources,
-              listening, user_ids: np.ndarray, report: dict) -> dict:
+              listening: Listening, user_ids: np.ndarray, report: dict) -> dict:
     """The content of world.json: parameters, paths (relative to out_dir), counts, true vectors."""
     plays = np.bincount(np.concatenate(listening.songs), minlength=len(catalog.songs)) if listening.songs else []
     lfm_tracks = [t for s in catalog.songs for t in s.lfm_track_ids]
@@ -242,7 +256,7 @@ def _describe(out_dir: Path, seed: int, p: WorldParams, catalog: Catalog, tastes
               "taste": np.round(tastes.users[u], 6).tolist()} for u, uid in enumerate(user_ids)]
     return {"format": "cbrec-simulated-world", "version": 1, "seed": seed, "params": asdict(p),
             "genres": src.genre_names, "beta": tastes.beta, "paths": paths, "counts": counts,
-            "bad_lines": report["les"].bad_lines, "songs": songs, "users": users}
+            "bad_lines": report["les"].bad_lines, "bad_kinds": report["les"].bad_kinds, "songs": songs, "users": users}
 
 
 def load_world(out_dir: Path) -> dict:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from trainer.data.simulate_catalog import Catalog
 from trainer.data.simulate_listeners import Listening
@@ -39,23 +40,25 @@ SONGS_SCHEMA = ("CREATE TABLE songs (track_id text PRIMARY KEY, title text, song
                 "track_7digitalid int, shs_perf int, shs_work int)")
 _COUNTRIES = ("US", "UK", "DE", "PL", "RU", "BR", "SE", "FI", "NL", "JP", "")
 
-# Malformed LE lines of the kinds real dumps hold; every one is a bad row for the reader.
+# Malformed LE lines of the kinds real dumps hold. A reader that checks every field drops all of
+# them; one that parses only user and track (enough for play counts) keeps the middle three.
 _BAD_KINDS = (
-    lambda u, t: f"{u}\t{t}\t1\t{t}",                        # a field missing
-    lambda u, t: f"{u}\t{t}\t1\t{t}\tnot-a-time",            # timestamp not an integer
-    lambda u, t: f"{u}\t\t1\t{t}\t1234567890",               # empty artist id
-    lambda u, t: f"{u}\t-7\t1\t{t}\t1234567890",             # negative id
-    lambda u, t: f"{u}\t{t}\t1\t{t}\t1234567890\textra",     # a field too many
+    ("missing field", lambda u, t: f"{u}\t{t}\t1\t{t}"),
+    ("timestamp not an integer", lambda u, t: f"{u}\t{t}\t1\t{t}\tnot-a-time"),
+    ("empty artist id", lambda u, t: f"{u}\t\t1\t{t}\t1234567890"),
+    ("negative artist id", lambda u, t: f"{u}\t-7\t1\t{t}\t1234567890"),
+    ("extra field", lambda u, t: f"{u}\t{t}\t1\t{t}\t1234567890\textra"),
 )
 
 
 @dataclass
 class LesReport:
-    """What :func:`write_les` wrote: good events, bad lines and their 1-based line numbers."""
+    """What :func:`write_les` wrote: good events, bad lines, their 1-based line numbers and kinds."""
 
     n_events: int
     n_bad_rows: int
     bad_lines: list[int]
+    bad_kinds: list[str]
 
 
 def _write_lines(path: Path, lines: Iterator[str] | list[str], header: str | None = None) -> None:
@@ -80,24 +83,36 @@ def lfm_play_ids(catalog: Catalog, listening: Listening, rng: np.random.Generato
 
 
 def write_les(path: Path, catalog: Catalog, listening: Listening, user_ids: np.ndarray,
-              play_ids: list[np.ndarray], n_bad: int, rng: np.random.Generator) -> LesReport:
-    """``LFM-1b_LEs.txt``: ``user artist album track time``, no header, grouped by user, newest first."""
+              play_ids: list[np.ndarray], n_bad: int, rng: np.random.Generator,
+              show_progress: bool = False) -> LesReport:
+    """``LFM-1b_LEs.txt``: ``user artist album track time``, no header, grouped by user, newest first.
+
+    ``n_bad`` malformed lines are slipped in at random places; their line numbers are reported.
+    """
     track_artist = {t: catalog.artists[s.artist].lfm_id for s in catalog.songs for t in s.lfm_track_ids}
     track_album = {t: catalog.albums[s.album].lfm_id for s in catalog.songs for t in s.lfm_track_ids}
     total = sum(len(p) for p in play_ids)
     bad_at = set(rng.choice(total, size=min(n_bad, total), replace=False).tolist()) if total else set()
-    lines: list[str] = []
     bad_lines: list[int] = []
-    k = 0
-    for u, (ids, times) in enumerate(zip(play_ids, listening.times, strict=True)):
-        for t, ts in zip(ids.tolist(), times.tolist(), strict=True):
-            if k in bad_at:
-                lines.append(_BAD_KINDS[len(bad_lines) % len(_BAD_KINDS)](int(user_ids[u]), t))
-                bad_lines.append(len(lines))
-            lines.append(f"{user_ids[u]}\t{track_artist[t]}\t{track_album[t]}\t{t}\t{ts}")
-            k += 1
-    _write_lines(path, lines)
-    return LesReport(total, len(bad_lines), bad_lines)
+    bad_kinds: list[str] = []
+
+    def lines() -> Iterator[str]:
+        k = line = 0
+        users = tqdm(range(len(play_ids)), desc=path.name, unit="user", disable=not show_progress, leave=False)
+        for u in users:
+            for t, ts in zip(play_ids[u].tolist(), listening.times[u].tolist(), strict=True):
+                if k in bad_at:
+                    line += 1
+                    kind, make = _BAD_KINDS[len(bad_lines) % len(_BAD_KINDS)]
+                    yield make(int(user_ids[u]), t)
+                    bad_lines.append(line)
+                    bad_kinds.append(kind)
+                line += 1
+                k += 1
+                yield f"{user_ids[u]}\t{track_artist[t]}\t{track_album[t]}\t{t}\t{ts}"
+
+    _write_lines(path, lines())
+    return LesReport(total, len(bad_lines), bad_lines, bad_kinds)
 
 
 def write_lfm_metadata(lfm_dir: Path, catalog: Catalog) -> None:
