@@ -78,8 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication
 
+    from desktop.qt_compat import guard_singletons
     from desktop.resources import app_icon
 
+    guard_singletons()  # before any Qt call volume: PySide6 6.12 + Python 3.11 would abort
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("cbrec")
     app.setOrganizationName("cbrec")

@@ -31,6 +31,8 @@ class WelcomePage(QWidget):
 
     add_default = Signal(str)
     choose_folder = Signal()
+    INTRO = ("cbrec listens to your music and finds songs that sound alike.\n"
+             "Add the folder where you keep your music; the analysis runs in the background.")
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -39,8 +41,7 @@ class WelcomePage(QWidget):
         logo.setAlignment(Qt.AlignmentFlag.AlignCenter)
         title = QLabel("<h2>Your library is empty</h2>")
         title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.text = QLabel("cbrec listens to your music and finds songs that sound alike.\n"
-                           "Add the folder where you keep your music; the analysis runs in the background.")
+        self.text = QLabel(self.INTRO)
         self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.text.setWordWrap(True)
         self.default_folder = default_music_folder()
@@ -63,8 +64,7 @@ class WelcomePage(QWidget):
         """Show a message instead of the buttons (e.g. while the library opens)."""
         self.add_button.setVisible(text is None)
         self.other_button.setVisible(text is None)
-        if text is not None:
-            self.text.setText(text)
+        self.text.setText(self.INTRO if text is None else text)
 
 
 class LibraryView(QStackedWidget):

@@ -1,4 +1,4 @@
-"""2-D layouts of the track vectors for the map (pure numpy + scikit-learn, no Qt).
+"""2-D layouts of the track vectors for the map (numpy only, no Qt).
 
 Two steps, so the map appears at once and sharpens a few seconds later:
 
@@ -7,8 +7,9 @@ Two steps, so the map appears at once and sharpens a few seconds later:
    force layout (attraction along graph edges, repulsion from random samples, fully vectorised
    epochs). t-SNE, as in van den Oord et al. (2013), Figure 1, would be the textbook choice,
    but ``sklearn.manifold.TSNE`` took 13 s for 2,000 points on the 2 shared cores we measured
-   on (about 70 s extrapolated for 10,000); this layout takes about 5 s for 10,000 there and
-   keeps the same local structure (neighbours stay neighbours, clusters separate).
+   on (about 70 s extrapolated for 10,000, and over 3 minutes for a full 10,000-point run that
+   we stopped); this layout takes 4-8 s for 10,000 there (depending on the load) and keeps
+   the same local structure (neighbours stay neighbours, clusters separate).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 _A, _B = 1.577, 0.895  # UMAP's curve for min_dist = 0.1: q(d) = 1 / (1 + a d^(2b))
+_INIT_SCALE = 10.0      # spread of the PCA start (UMAP starts within about ±10)
 
 
 def _pca(x: np.ndarray, dims: int) -> np.ndarray:
@@ -51,14 +53,28 @@ def pca_layout(vectors: np.ndarray) -> np.ndarray:
     return _normalise(_pca(vectors, 2))
 
 
+def knn(x: np.ndarray, k: int, chunk: int = 1024) -> np.ndarray:
+    """Indexes (n, k) of each row's ``k`` nearest other rows (Euclidean), by chunked brute force."""
+    n = len(x)
+    sq = np.einsum("ij,ij->i", x, x)
+    out = np.empty((n, k), np.int64)
+    for start in range(0, n, chunk):
+        block = x[start:start + chunk]
+        d2 = sq[start:start + chunk, None] + sq[None, :] - 2.0 * (block @ x.T)
+        d2[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf  # not itself
+        part = np.argpartition(d2, k, axis=1)[:, :k]
+        order = np.take_along_axis(d2, part, axis=1).argsort(axis=1)
+        out[start:start + chunk] = np.take_along_axis(part, order, axis=1)
+    return out
+
+
 def neighbor_layout(vectors: np.ndarray, n_neighbors: int = 10, epochs: int | None = None,
                     seed: int = 0, cancelled: Callable[[], bool] = lambda: False) -> np.ndarray | None:
     """(n, dim) vectors -> (n, 2) float32 neighbourhood-preserving layout, or None if cancelled.
 
-    ``epochs`` defaults to 200 up to 10,000 points and fewer above (cost is linear in n·epochs).
+    ``epochs`` defaults to 200 up to 2,000 points, 120 up to 10,000 and fewer above (cost is
+    linear in n·epochs; the layout has settled well before).
     """
-    from sklearn.neighbors import NearestNeighbors
-
     vectors = np.asarray(vectors, dtype=np.float32)
     n = len(vectors)
     if n <= n_neighbors + 2:
@@ -66,13 +82,12 @@ def neighbor_layout(vectors: np.ndarray, n_neighbors: int = 10, epochs: int | No
     rng = np.random.default_rng(seed)
     reduced = _pca(vectors, 30)
     k = min(n_neighbors, n - 1)
-    _, nbr = NearestNeighbors(n_neighbors=k + 1).fit(reduced).kneighbors(reduced)
     head = np.repeat(np.arange(n), k)
-    tail = nbr[:, 1:].ravel()
+    tail = knn(reduced, k).ravel()
     if cancelled():
         return None
-    y = _normalise(reduced[:, :2]) * 10.0
-    epochs = epochs or (200 if n <= 10_000 else max(80, int(200 * 10_000 / n)))
+    y = _normalise(reduced[:, :2]) * _INIT_SCALE
+    epochs = epochs or (200 if n <= 2_000 else 120 if n <= 10_000 else max(60, int(120 * 10_000 / n)))
     n_neg = 8                      # repulsion samples per point and epoch
     neg_weight = k * 5 / n_neg     # as UMAP's 5 negatives per edge
     heads_neg = np.repeat(np.arange(n), n_neg)

@@ -11,16 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import (
-    QColor,
-    QMouseEvent,
-    QPainter,
-    QPaintEvent,
-    QPen,
-    QPolygonF,
-    QTransform,
-    QWheelEvent,
-)
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygonF, QTransform, QWheelEvent
 from PySide6.QtWidgets import QRubberBand, QToolTip, QWidget
 
 from core import Track
@@ -60,7 +51,9 @@ class MapCanvas(QWidget):
         self.selected: np.ndarray = np.zeros(0, np.int64)   # indexes into ids
         self.hover: int | None = None
         self.legend: list[tuple[str, QColor, int]] = []
-        self._groups: list[tuple[QColor, QPolygonF]] = []
+        self._groups: list[tuple[QColor, np.ndarray]] = []       # colour, point indexes
+        self._polys: list[tuple[QColor, QPolygonF]] = []          # in widget pixels, cached
+        self._poly_key: tuple = ()
         self._zoom, self._pan = 1.0, QPointF(0, 0)
         self._press: QPoint | None = None
         self._panning = False
@@ -117,10 +110,10 @@ class MapCanvas(QWidget):
         by_colour: dict[str, list[int]] = {}
         for i, label in enumerate(labels):
             by_colour.setdefault(label, []).append(i)
-        self._groups = []
-        for label, idx in by_colour.items():
-            pts = self.xy[idx]
-            self._groups.append((colours[label], QPolygonF([QPointF(float(x), float(y)) for x, y in pts])))
+        # most frequent last, so small groups are not hidden under big ones... and grey first
+        order = sorted(by_colour, key=lambda lb: (lb != "(unknown)", -counts[lb]))
+        self._groups = [(colours[lb], np.asarray(by_colour[lb], np.int64)) for lb in order]
+        self._poly_key = ()
 
     # --- geometry ---------------------------------------------------------------------------
     def _transform(self) -> QTransform:
@@ -173,16 +166,13 @@ class MapCanvas(QWidget):
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
             return
         p.setRenderHint(QPainter.RenderHint.Antialiasing, len(self.xy) <= 20_000)
-        size = 5.0 if len(self.xy) < 2_000 else 4.0 if len(self.xy) < 20_000 else 3.0
-        p.setTransform(self._transform())
-        for colour, poly in self._groups:
+        size = self._point_size()
+        pts = self.screen_points()
+        for colour, poly in self._polygons(pts):
             pen = QPen(colour, size)
-            pen.setCosmetic(True)
             pen.setCapStyle(Qt.PenCapStyle.RoundCap)
             p.setPen(pen)
             p.drawPoints(poly)
-        p.resetTransform()
-        pts = self.screen_points()
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         if len(self.selected):
             p.setPen(QPen(self.palette().highlight().color(), 2))
@@ -194,6 +184,20 @@ class MapCanvas(QWidget):
             p.setPen(QPen(self.palette().text().color(), 2))
             p.drawEllipse(QPointF(float(x), float(y)), size + 4, size + 4)
         self._paint_legend(p)
+
+    def _point_size(self) -> float:
+        n = len(self.xy)
+        return 7.0 if n < 500 else 5.0 if n < 5_000 else 4.0 if n < 20_000 else 3.0
+
+    def _polygons(self, pts: np.ndarray) -> list[tuple[QColor, QPolygonF]]:
+        """Per-colour point lists in widget pixels, rebuilt only when the view changes."""
+        key = (self._zoom, self._pan.x(), self._pan.y(), self.width(), self.height(), id(self.xy), len(self._groups),
+               id(self._groups))
+        if key != self._poly_key:
+            self._polys = [(colour, QPolygonF([QPointF(x, y) for x, y in pts[idx].tolist()]))
+                           for colour, idx in self._groups]
+            self._poly_key = key
+        return self._polys
 
     def _paint_legend(self, p: QPainter) -> None:
         if not self.legend:

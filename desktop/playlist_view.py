@@ -60,6 +60,7 @@ class PlaylistPanel(QWidget):
         title = QLabel("<b>Playlist</b>")
         self.saved = QComboBox(toolTip="Playlists saved in this library")
         self.saved.setMinimumContentsLength(14)
+        self.saved.setPlaceholderText("Saved playlists")
         self.open_saved = QToolButton(icon=icon("document-open"), toolTip="Open the chosen saved playlist")
         self.delete_saved = QToolButton(icon=icon("edit-delete"), toolTip="Delete the chosen saved playlist")
         top = QHBoxLayout()
@@ -147,6 +148,9 @@ class PlaylistPanel(QWidget):
             saved = []
         for pid, name, created in reversed(saved):  # newest first
             self.saved.addItem(f"{name}  ({created[:10]})", pid)
+        if saved:
+            current = self.saved.findData(self.model.saved_id)
+            self.saved.setCurrentIndex(max(current, 0))
         self._refresh()
 
     def show_playlist(self, playlist: Playlist, saved_id: int | None = None) -> None:

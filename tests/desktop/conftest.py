@@ -16,7 +16,10 @@ import pytest  # noqa: E402
 from PySide6.QtCore import QCoreApplication  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
+from desktop.qt_compat import guard_singletons  # noqa: E402
 from tests.audio_factory import write_audio  # noqa: E402
+
+guard_singletons()  # PySide6 6.12 on Python 3.11 leaks None/True references (see desktop.qt_compat)
 
 QCoreApplication.setOrganizationName("cbrec-tests")
 QCoreApplication.setApplicationName("cbrec-tests")
