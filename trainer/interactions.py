@@ -12,6 +12,7 @@ Taste Profile: the same with string user and song ids (counts are already aggreg
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from os import PathLike
@@ -153,7 +154,8 @@ class StrIndexer:
 
 # --------------------------------------------------------------------------- pair counting
 class PairCounter:
-    """Sums counts per (row, col) pair over many chunks; about 12 bytes per distinct pair.
+    """Sums counts per (row, col) pair over many chunks; about 12 bytes per distinct pair, 28 at
+    the peak of a merge, and a float32 CSR of 8 bytes per pair at the end.
 
     ``min_merge`` pairs may wait in unmerged runs before the first merge.
     """
@@ -186,8 +188,18 @@ class PairCounter:
             self._merge()
 
     def _merge(self) -> None:
+        """Merge all runs into one; peak about 28 bytes per stored pair."""
         if len(self._keys) > 1:
-            keys, counts = _reduce(np.concatenate(self._keys), np.concatenate(self._counts))
+            keys = np.concatenate(self._keys)
+            self._keys.clear()
+            counts = np.concatenate(self._counts)
+            self._counts.clear()
+            if not _is_sorted(keys):
+                order = np.argsort(keys, kind="stable")  # timsort: fast on concatenated sorted runs
+                keys = keys[order]
+                counts = counts[order]
+                del order
+            keys, counts = _sum_runs(keys, counts)
             self._keys, self._counts = [keys], [counts]
         self._merged = len(self._keys[0]) if self._keys else 0
         self._pending = 0
@@ -203,25 +215,41 @@ class PairCounter:
         keys = self._keys[0] if self._keys else np.zeros(0, np.int64)
         counts = self._counts[0] if self._counts else np.zeros(0, np.int32)
         self._keys, self._counts = [], []
-        rows = (keys >> 32).astype(np.int64)
-        indices = (keys & 0xFFFFFFFF).astype(np.int32)
+        indptr = np.searchsorted(keys, np.arange(n_rows + 1, dtype=np.int64) << 32)
+        indices = _low_half(keys)
         del keys
-        indptr = np.zeros(n_rows + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-        return sp.csr_matrix((counts.astype(np.float32), indices, indptr), shape=(n_rows, n_cols))
+        data = counts.astype(np.float32)
+        del counts
+        return sp.csr_matrix((data, indices, indptr), shape=(n_rows, n_cols))
 
 
-def _reduce(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct keys and the summed counts of each; keys (n,) int64, counts (n,) int32."""
-    if len(keys) > 1 and not (keys[1:] >= keys[:-1]).all():
-        order = np.argsort(keys, kind="stable")  # timsort: fast on concatenated sorted runs
-        keys, counts = keys[order], counts[order]
+def _low_half(keys: np.ndarray) -> np.ndarray:
+    """The low 32 bits of int64 ``keys`` (n,) as int32, without an int64 temporary."""
+    if sys.byteorder == "little":
+        return keys.view(np.int32)[0::2].copy()
+    return (keys & 0xFFFFFFFF).astype(np.int32)
+
+
+def _is_sorted(keys: np.ndarray) -> bool:
+    return len(keys) < 2 or bool((keys[1:] >= keys[:-1]).all())
+
+
+def _sum_runs(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct keys of sorted ``keys`` (n,) and the summed ``counts`` (n,) int32 of each."""
     if len(keys) == 0:
         return keys, counts
     starts = _run_starts(keys)
     if len(starts) == len(keys):
         return keys, counts
     return keys[starts], np.add.reduceat(counts, starts).astype(np.int32)
+
+
+def _reduce(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct keys and the summed counts of each; keys (n,) int64, counts (n,) int32."""
+    if not _is_sorted(keys):
+        order = np.argsort(keys, kind="stable")
+        keys, counts = keys[order], counts[order]
+    return _sum_runs(keys, counts)
 
 
 def _run_starts(keys: np.ndarray) -> np.ndarray:

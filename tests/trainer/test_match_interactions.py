@@ -130,6 +130,8 @@ def test_interactions_small_merges_and_shuffled_users() -> None:
     assert got == {k: float(v) for k, v in expected.items()} and m.has_sorted_indices
     inter = interactions_from_chunks(chunks, lut)
     assert inter.matrix.sum() == n and (inter.matrix != m).nnz == 0
+    empty = PairCounter().to_csr(2, 3)
+    assert empty.shape == (2, 3) and empty.nnz == 0 and empty.indptr.tolist() == [0, 0, 0]
 
 
 def _chunk(users: np.ndarray, tracks: np.ndarray):

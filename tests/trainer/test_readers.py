@@ -275,6 +275,7 @@ def test_song_to_tracks_mismatches_kaggle(tmp_path: Path) -> None:
     kept = tasteprofile.filter_mismatches(pairs + [("SOUMNSI12AB0182807", "TRMMGKQ128F9325E10")],
                                           mismatches, accepted)
     assert kept == pairs
+    assert tasteprofile.song_items(kept) == {"SOAAAAA12AB0180CB8": 0, "SODDDDD12AB0180CB8": 1}
     users = write(tmp_path / "kaggle_users.txt", "u1\nu2\n\nu 3\nu4")
     assert tasteprofile.read_kaggle_users(users, bad) == ["u1", "u2", "u4"] and bad_lines(bad, users) == [3, 4]
     songs = write(tmp_path / "kaggle_songs.txt", "SOAAADD12AB018A9DD 1\nSOAAADE12A6D4F80CC 2\nSOX\t3\n")

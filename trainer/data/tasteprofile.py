@@ -103,6 +103,15 @@ def filter_mismatches(pairs: Iterable[tuple[str, str]], mismatches: set[tuple[st
     return kept
 
 
+def song_items(pairs: Iterable[tuple[str, str]]) -> dict[str, int]:
+    """``{song_id: item}`` numbering the songs of (song, track) ``pairs`` (e.g. those kept by
+    :func:`filter_mismatches`) in order of first appearance: the columns of a Taste Profile matrix."""
+    items: dict[str, int] = {}
+    for song, _track in pairs:
+        items.setdefault(song, len(items))
+    return items
+
+
 def read_kaggle_users(path: str | PathLike[str], bad: BadRows | None = None) -> list[str]:
     """``kaggle_users.txt``: one user id per line, in challenge order."""
     bad = bad if bad is not None else BadRows()
