@@ -65,17 +65,9 @@ def install_excepthook() -> None:
     sys.excepthook = hook
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``cbrec`` command."""
-    args = parse_args(argv)
-    if args.install_desktop_entry:
-        from desktop.install import install_desktop_entry
-
-        for path in install_desktop_entry():
-            print(f"installed {path}")
-        print("cbrec is now in your applications menu.")
-        return 0
-
+def create_window(args: argparse.Namespace):
+    """Make the QApplication and the main window (shown; the library opens right after)."""
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from desktop.qt_compat import guard_singletons
@@ -103,9 +95,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.device = args.device
     window = MainWindow(settings)
     window.show()
-    from PySide6.QtCore import QTimer
-
     QTimer.singleShot(0, window.open_library)
+    return app, window
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cbrec`` command."""
+    args = parse_args(argv)
+    if args.install_desktop_entry:
+        from desktop.install import install_desktop_entry
+
+        for path in install_desktop_entry():
+            print(f"installed {path}")
+        print("cbrec is now in your applications menu.")
+        return 0
+    app, _window = create_window(args)
     return app.exec()
 
 
