@@ -28,7 +28,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--install-desktop-entry", action="store_true",
                    help="install the menu entry, icon and metainfo for the current user, then exit")
     p.add_argument("--verbose", "-v", action="store_true", help="log debug messages")
-    p.add_argument("files", nargs="*", help=argparse.SUPPRESS)  # %F from the desktop entry
+    p.add_argument("files", nargs="*", metavar="FOLDER", help="music folders to add to the library")
     return p.parse_args(argv)
 
 
@@ -87,14 +87,21 @@ def create_window(args: argparse.Namespace):
     from desktop.settings import AppSettings
 
     settings = AppSettings.load()
-    if args.library:
-        settings.library_dir = args.library
-    if args.model:
-        settings.model = args.model
-    if args.device:
-        settings.device = args.device
+    overrides = {"library_dir": args.library, "model": args.model, "device": args.device}
+    for name, value in overrides.items():
+        if value:
+            setattr(settings, name, value)
+    settings.transient = frozenset(name for name, value in overrides.items() if value)
     window = MainWindow(settings)
     window.show()
+    folders = [str(Path(f).resolve()) for f in args.files if Path(f).is_dir()]
+    if folders:  # "Open with cbrec" on a folder: add it once the library is open
+        def add_folders() -> None:
+            window.library_ready.disconnect(add_folders)
+            for folder in folders:
+                if folder not in window.library.folders():
+                    window.add_folder(folder)
+        window.library_ready.connect(add_folders)
     QTimer.singleShot(0, window.open_library)
     return app, window
 

@@ -22,6 +22,7 @@ class AppSettings:
     workers: int = 0
     exclusions: list[str] = field(default_factory=list)
     library_dir: str = ""
+    transient: frozenset[str] = frozenset()  # fields set for this run only (command line): not saved
 
     @classmethod
     def load(cls, qs: QSettings | None = None) -> AppSettings:
@@ -46,11 +47,13 @@ class AppSettings:
     def save(self, qs: QSettings | None = None) -> None:
         """Write to QSettings and flush to disk."""
         qs = qs or QSettings()
-        qs.setValue("analysis/model", self.model)
-        qs.setValue("analysis/device", self.device)
-        qs.setValue("analysis/workers", int(self.workers))
-        qs.setValue("library/exclusions", list(self.exclusions))
-        qs.setValue("library/dir", self.library_dir)
+        values = {"model": ("analysis/model", self.model), "device": ("analysis/device", self.device),
+                  "workers": ("analysis/workers", int(self.workers)),
+                  "exclusions": ("library/exclusions", list(self.exclusions)),
+                  "library_dir": ("library/dir", self.library_dir)}
+        for name, (key, value) in values.items():
+            if name not in self.transient:
+                qs.setValue(key, value)
         qs.sync()
 
     def open_kwargs(self) -> dict:

@@ -47,6 +47,10 @@ def test_settings_round_trip_and_dialog(tmp_path, test_model, dialogs, qtbot):
     s.save(qs)
     back = AppSettings.load(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     assert back == s
+    once = AppSettings(model="/elsewhere.pt", device="cuda", transient=frozenset({"model"}))
+    once.save(qs)  # a model given on the command line is for that run only
+    again = AppSettings.load(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    assert (again.model, again.device) == (str(test_model), "cuda")
     assert back.open_kwargs()["model"] == str(test_model) and back.open_kwargs()["workers"] == 3
     assert back.is_excluded("/m/live/a.mp3") and not back.is_excluded("/m/lively/a.mp3")
     assert AppSettings(exclusions=["*.wav"]).is_excluded("/x/a.wav")
