@@ -56,6 +56,8 @@ def install_desktop_entry(data_home: str | Path | None = None) -> list[Path]:
         if line.startswith("Exec="):
             args = line.split(None, 1)[1] if " " in line else ""
             line = f"Exec={exec_cmd} {args}".rstrip()
+        elif line.startswith("TryExec="):
+            line = f"TryExec={exec_cmd.split()[0]}"  # the menu hides entries whose TryExec is not found
         lines.append(line)
     written = []
     entry = base / "applications" / f"{APP_ID}.desktop"

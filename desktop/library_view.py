@@ -31,6 +31,7 @@ class WelcomePage(QWidget):
 
     add_default = Signal(str)
     choose_folder = Signal()
+    open_settings = Signal()
     INTRO = ("cbrec listens to your music and finds songs that sound alike.\n"
              "Add the folder where you keep your music; the analysis runs in the background.")
 
@@ -39,8 +40,8 @@ class WelcomePage(QWidget):
         logo = QLabel()
         logo.setPixmap(app_icon().pixmap(QSize(96, 96)))
         logo.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        title = QLabel("<h2>Your library is empty</h2>")
-        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.title = QLabel()
+        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.text = QLabel(self.INTRO)
         self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.text.setWordWrap(True)
@@ -49,22 +50,36 @@ class WelcomePage(QWidget):
         self.add_button.setDefault(True)
         self.add_button.setMinimumHeight(36)
         self.other_button = QPushButton("Choose another folder…")
+        self.settings_button = QPushButton("Open settings…")
+        self.settings_button.setMinimumHeight(36)
         layout = QVBoxLayout(self)
         layout.addStretch(2)
-        for w in (logo, title, self.text):
+        for w in (logo, self.title, self.text):
             layout.addWidget(w)
         layout.addSpacing(12)
-        for b in (self.add_button, self.other_button):
+        for b in (self.add_button, self.other_button, self.settings_button):
             layout.addWidget(b, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addStretch(3)
         self.add_button.clicked.connect(lambda: self.add_default.emit(self.default_folder))
         self.other_button.clicked.connect(self.choose_folder)
+        self.settings_button.clicked.connect(self.open_settings)
+        self.set_busy(None)
 
     def set_busy(self, text: str | None) -> None:
-        """Show a message instead of the buttons (e.g. while the library opens)."""
+        """The invitation to add a folder (None), or a message without buttons (e.g. while opening)."""
+        self.title.setText("<h2>Your library is empty</h2>" if text is None else "<h2>Welcome to cbrec</h2>")
+        self.text.setText(self.INTRO if text is None else text)
         self.add_button.setVisible(text is None)
         self.other_button.setVisible(text is None)
-        self.text.setText(self.INTRO if text is None else text)
+        self.settings_button.setVisible(False)
+
+    def set_error(self, title: str, text: str) -> None:
+        """Say why the library cannot be used and offer the settings (e.g. to choose a model)."""
+        self.title.setText(f"<h2>{title}</h2>")
+        self.text.setText(text)
+        self.add_button.setVisible(False)
+        self.other_button.setVisible(False)
+        self.settings_button.setVisible(True)
 
 
 class LibraryView(QStackedWidget):

@@ -78,7 +78,7 @@ class MainWindow(QMainWindow):
         self.player = PlayerBar(backend=player_backend) if player_backend else PlayerBar()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.library_view, icon("applications-multimedia"), "Library")
-        self.tabs.addTab(self.map_panel, "Map")
+        self.tabs.addTab(self.map_panel, icon("cbrec-map"), "Map")
         splitter = QSplitter()
         splitter.addWidget(self.tabs)
         splitter.addWidget(self.playlist_panel)
@@ -115,10 +115,10 @@ class MainWindow(QMainWindow):
                                      "Add a music folder to the library and analyse it")
         self.rescan_action = act("Rescan", "view-refresh", self.rescan, QKeySequence.StandardKey.Refresh,
                                  "Look for new, changed, moved and deleted files")
-        self.playlist_action = act("Make playlist", "media-playlist-shuffle", lambda: self.make_playlist(),
+        self.playlist_action = act("Make playlist", "cbrec-playlist", lambda: self.make_playlist(),
                                    "Ctrl+P", "Make a playlist from the selected tracks")
         self.failures_action = act("Failed files…", "dialog-warning", self.show_failures)
-        self.settings_action = act("Settings…", "preferences-system", self.show_settings,
+        self.settings_action = act("Settings…", "cbrec-settings", self.show_settings,
                                    QKeySequence.StandardKey.Preferences)
         self.quit_action = act("Quit", "application-exit", self.close, QKeySequence.StandardKey.Quit)
         self.search = QLineEdit(placeholderText="Search title, artist, album…", clearButtonEnabled=True)
@@ -147,6 +147,7 @@ class MainWindow(QMainWindow):
         self._search_timer.timeout.connect(lambda: self.library_view.set_search(self.search.text()))
         self.library_view.welcome.add_default.connect(self.add_folder)
         self.library_view.welcome.choose_folder.connect(self.choose_folder)
+        self.library_view.welcome.open_settings.connect(self.show_settings)
         self.library_view.activated.connect(self.play)
         self.library_view.selection_changed.connect(self._selection_changed)
         self.map_panel.canvas.activated.connect(self.play)
@@ -195,7 +196,8 @@ class MainWindow(QMainWindow):
         self.library_ready.emit()
 
     def _library_error(self, message: str, exc: BaseException) -> None:
-        self.library_view.welcome.set_busy(f"The library could not be opened.\n{message}")
+        title = "Choose a model" if isinstance(exc, ModelError) else "The library could not be opened"
+        self.library_view.welcome.set_error(title, message)
         self.statusBar().showMessage("The library could not be opened")
         self.library_failed.emit(message)
         box = QMessageBox(QMessageBox.Icon.Warning, "cbrec cannot open the library", message, parent=self)
@@ -212,7 +214,8 @@ class MainWindow(QMainWindow):
     def _set_library_actions(self, enabled: bool) -> None:
         for a in (self.add_folder_action, self.rescan_action, self.playlist_action, self.failures_action):
             a.setEnabled(enabled)
-        self.library_view.welcome.setEnabled(enabled)
+        for b in (self.library_view.welcome.add_button, self.library_view.welcome.other_button):
+            b.setEnabled(enabled)
 
     def _update_title(self) -> None:
         n = self.library_view.model.total()
@@ -284,7 +287,7 @@ class MainWindow(QMainWindow):
                           on_error=lambda m, e: self.show_message(m))
 
     def _tracks_reloaded(self, tracks: list[Track]) -> None:
-        self.library_view.model.set_tracks(tracks)
+        self.library_view.model.sync(tracks)
         self._update_title()
 
     def show_failures(self) -> None:

@@ -37,7 +37,7 @@ class MapPanel(QWidget):
         for f in COLOR_FIELDS:
             self.color_combo.addItem(f"Colour by {f}", f)
         self.status = QLabel("")
-        self.playlist_button = QPushButton(icon("media-playlist-shuffle"), "Make playlist from selection")
+        self.playlist_button = QPushButton(icon("cbrec-playlist"), "Make playlist from selection")
         self.playlist_button.setEnabled(False)
         self.playlist_button.setToolTip("Drag a rectangle on the map to select tracks, then make a playlist")
         self.reset_button = QPushButton("Reset view")

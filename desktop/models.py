@@ -134,6 +134,17 @@ class TrackTableModel(QAbstractTableModel):
         self._row_cache = None
         self.endResetModel()
 
+    def sync(self, tracks: Sequence[Track]) -> None:
+        """Make the model hold exactly ``tracks`` with the fewest changes (selection and order kept)."""
+        new_ids = {t.id for t in tracks}
+        gone = [t.id for t in self._all if t.id not in new_ids]
+        if len(gone) > 2000 or not self._all:
+            self.set_tracks(tracks)
+            return
+        self.remove_ids(gone)
+        changed = [t for t in tracks if (i := self._index_of.get(t.id)) is None or self._all[i] != t]
+        self.upsert(changed)
+
     def set_search(self, text: str) -> None:
         """Show only tracks whose title/artist/album/genre/path contain every word of ``text``."""
         words = text.casefold().split()

@@ -45,6 +45,7 @@ class MakePlaylistDialog(QDialog):
     def __init__(self, seeds: Sequence[Track], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Make playlist")
+        self.setMinimumWidth(420)
         self.seeds = list(seeds)
         names = ", ".join(t.display for t in self.seeds[:3]) + ("…" if len(self.seeds) > 3 else "")
         intro = QLabel(f"From {len(self.seeds)} seed track(s): {names}")

@@ -27,9 +27,7 @@ _FALLBACK = {
     "list-remove": QStyle.StandardPixmap.SP_DialogDiscardButton,
     "go-up": QStyle.StandardPixmap.SP_ArrowUp,
     "go-down": QStyle.StandardPixmap.SP_ArrowDown,
-    "preferences-system": QStyle.StandardPixmap.SP_FileDialogDetailedView,
     "dialog-warning": QStyle.StandardPixmap.SP_MessageBoxWarning,
-    "media-playlist-shuffle": QStyle.StandardPixmap.SP_FileDialogListView,
     "applications-multimedia": QStyle.StandardPixmap.SP_MediaVolume,
 }
 
@@ -60,7 +58,10 @@ def app_icon() -> QIcon:
 
 
 def icon(name: str) -> QIcon:
-    """A freedesktop theme icon, falling back to the style's standard pixmap."""
+    """A bundled ``cbrec-*`` icon, or a freedesktop theme icon falling back to the style's pixmap."""
+    if name.startswith("cbrec-"):
+        path = resource_dir() / "icons" / f"{name}.svg"
+        return QIcon(str(path)) if path.exists() else QIcon()
     themed = QIcon.fromTheme(name)
     if not themed.isNull():
         return themed

@@ -37,7 +37,15 @@ REANALYSE_NOTE = ("Changing the model means every track is analysed again with t
 def describe_model(path: str) -> tuple[bool, str]:
     """(ok, text) for a model file: its card's name/architecture, or what is wrong with it."""
     if not path:
-        return True, "The model bundled with cbrec."
+        try:
+            from core.model import default_model_path
+
+            bundled = default_model_path()
+        except Exception:  # a broken install: say so rather than fail
+            bundled = None
+        if bundled is None:
+            return False, "No model is bundled with this copy of cbrec: choose a model file."
+        path = str(bundled)
     pt = Path(path).expanduser()
     card_path = pt.with_suffix(".json")
     if not pt.exists():

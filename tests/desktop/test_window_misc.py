@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import configparser
 import random
+import shutil
+import subprocess
 import time
 
 from PySide6.QtCore import QSettings, Qt
@@ -37,7 +39,9 @@ def test_missing_model_becomes_a_dialog_not_a_crash(make_window, tmp_path, dialo
         win.open_library()
     assert "nope" in failed.args[0]
     assert dialogs.shown and dialogs.shown[0][0] == "cbrec cannot open the library"
-    assert "could not be opened" in win.library_view.welcome.text.text()
+    welcome = win.library_view.welcome
+    assert "Choose a model" in welcome.title.text() and "nope" in welcome.text.text()
+    assert welcome.settings_button.isVisible() and not welcome.add_button.isVisible()
     assert not win.add_folder_action.isEnabled()
 
 
@@ -169,6 +173,17 @@ def test_table_model_is_fast_with_50000_tracks(qtbot):
     assert durations == sorted(durations, reverse=True)
     assert model.rowCount() == 49_999
 
+    # a reload after a scan changes only what changed: the selection stays on its track
+    view.selectRow(model.row_of(500))
+    fresh = [t for t in tracks if t.id not in (0, 1, 7)] + [Track(60_000, "/m/x.mp3", "x", duration=1.0)]
+    fresh[10] = Track(fresh[10].id, fresh[10].path, "renamed", duration=fresh[10].duration)
+    t = time.monotonic()
+    model.sync(fresh)
+    assert time.monotonic() - t < 2.0
+    assert model.total() == len(fresh) and model.track_by_id(7) is None
+    assert model.track_by_id(fresh[10].id).title == "renamed"
+    assert [model.track_at(i.row()).id for i in view.selectionModel().selectedRows()] == [500]
+
 
 def test_install_desktop_entry(tmp_path, capsys, monkeypatch):
     written = install_desktop_entry(tmp_path)
@@ -180,6 +195,11 @@ def test_install_desktop_entry(tmp_path, capsys, monkeypatch):
     section = entry["Desktop Entry"]
     assert section["Type"] == "Application" and section["Icon"] == "io.github.cbrec"
     assert section["Exec"].split()[0].endswith("cbrec") or "-m desktop" in section["Exec"]
+    assert section["TryExec"] == section["Exec"].split()[0]
+    if shutil.which("desktop-file-validate"):
+        check = subprocess.run(["desktop-file-validate", str(tmp_path / "applications" / "io.github.cbrec.desktop")],
+                               capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     from desktop.app import main
