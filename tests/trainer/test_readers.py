@@ -105,7 +105,11 @@ def test_events_crlf_and_clean_negative(tmp_path: Path) -> None:
     assert rows[:, 4].tolist() == [5, 6] and bad_lines(bad, p) == [2]
 
 
-def test_events_large_file_bad_lines_across_blocks(tmp_path: Path) -> None:
+@pytest.mark.parametrize("chunk_rows,sub_bytes", [(5_000, None), (1_000_000, 256 * 1024)])
+def test_events_large_file_bad_lines_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   chunk_rows: int, sub_bytes: int | None) -> None:
+    if sub_bytes is not None:  # one big block, parsed in sub-blocks
+        monkeypatch.setattr("trainer.data.tsv._SUB_BYTES", sub_bytes)
     rng = np.random.default_rng(0)
     n = 120_000
     good = rng.integers(0, 10**7, size=(n, 5))
@@ -114,7 +118,7 @@ def test_events_large_file_bad_lines_across_blocks(tmp_path: Path) -> None:
     for i in bad_at:
         text[i] = text[i].replace("\t", "\t#", 1)
     p = write(tmp_path / "big.txt", "\n".join(text) + "\n")
-    rows, bad = events(p, chunk_rows=5_000)  # ~160 kB blocks: pieces, then Python, at bad lines
+    rows, bad = events(p, chunk_rows=chunk_rows)  # dirty (sub-)blocks: pieces, then Python
     keep = np.ones(n, bool)
     keep[bad_at] = False
     np.testing.assert_array_equal(rows, good[keep])

@@ -44,15 +44,45 @@ def read_first_line(path: str | PathLike[str]) -> str:
         return f.readline().decode("utf-8", errors="replace").rstrip("\r\n").lstrip("\ufeff")
 
 # --------------------------------------------------------------------------- block reading
-Block = bytes | memoryview
-"""Whole lines ending in ``\\n``; a memoryview always starts at offset 0 of its bytearray."""
+class Span:
+    """Bytes ``buf[start:end]`` without copying them: whole lines, each ending in ``\\n``."""
+
+    __slots__ = ("buf", "start", "end")
+
+    def __init__(self, buf: bytes | bytearray, start: int = 0, end: int | None = None) -> None:
+        self.buf, self.start, self.end = buf, start, len(buf) if end is None else end
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def find(self, pattern: bytes, offset: int = 0) -> int:
+        """Position of ``pattern`` relative to ``start`` (searching from ``offset``), or -1."""
+        i = self.buf.find(pattern, self.start + offset, self.end)
+        return i - self.start if i >= 0 else -1
+
+    def count_lines(self) -> int:
+        return self.buf.count(b"\n", self.start, self.end)
+
+    def view(self) -> memoryview:
+        return memoryview(self.buf)[self.start:self.end]
+
+    def tobytes(self) -> bytes:
+        return bytes(self.buf[self.start:self.end])
+
+    def split(self, size: int) -> Iterator[Span]:
+        """Consecutive sub-spans of whole lines, each about ``size`` bytes (the last may be less)."""
+        pos = 0
+        while pos < len(self):
+            cut = self.find(b"\n", min(pos + size, len(self)) - 1) + 1 or len(self)
+            yield Span(self.buf, self.start + pos, self.start + cut)
+            pos = cut
 
 
 def iter_blocks(path: str | PathLike[str], block_bytes: int, skip_lines: int = 0,
-                progress: bool = True, desc: str | None = None) -> Iterator[Block]:
+                progress: bool = True, desc: str | None = None) -> Iterator[Span]:
     """Yield runs of whole lines, each ending in ``\\n``, after the first ``skip_lines`` lines.
 
-    Blocks are views of one reused buffer: each is valid only until the next one is asked for.
+    Blocks are spans of one reused buffer: each is valid only until the next one is asked for.
     A last line without newline gets one.
     """
     size = Path(path).stat().st_size
@@ -71,13 +101,13 @@ def iter_blocks(path: str | PathLike[str], block_bytes: int, skip_lines: int = 0
                 continue  # short read (decompressors): fill the buffer first
             if not n:  # end of file
                 if filled:
-                    yield bytes(buf[:filled]) + (b"" if buf[filled - 1] == 10 else b"\n")
+                    yield Span(bytes(buf[:filled]) + (b"" if buf[filled - 1] == 10 else b"\n"))
                 return
             cut = buf.rfind(b"\n", 0, filled) + 1
-            if cut == 0:  # a line longer than the buffer: grow (a copy: old views may live on)
+            if cut == 0:  # a line longer than the buffer: grow (a copy: old spans may live on)
                 buf = buf + bytearray(len(buf))
                 continue
-            yield memoryview(buf)[:cut]
+            yield Span(buf, 0, cut)
             buf[: filled - cut] = buf[cut:filled]
             filled -= cut
 
@@ -90,15 +120,6 @@ def _wrap(raw: BinaryIO, path: str | PathLike[str]) -> BinaryIO:
         return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
     return contextlib.nullcontext(raw)  # type: ignore[return-value]
 
-
-def find(block: Block, pattern: bytes) -> int:
-    """``block.find(pattern)`` without copying a memoryview block."""
-    return block.find(pattern) if isinstance(block, bytes) else block.obj.find(pattern, 0, block.nbytes)
-
-
-def count_lines(block: Block) -> int:
-    """Number of ``\\n`` in ``block``, without copying a memoryview block."""
-    return block.count(b"\n") if isinstance(block, bytes) else block.obj.count(b"\n", 0, block.nbytes)
 
 def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
     """Run ``items`` in a thread, ``depth`` results ahead; exceptions reach the caller."""
@@ -171,7 +192,7 @@ def iter_lines(path: str | PathLike[str], bad: BadRows, skip_lines: int = 0,
     recorded in ``bad`` and skipped. For small or irregular files (MSD ``<SEP>``, mismatches)."""
     line = skip_lines + 1
     for block in iter_blocks(path, 8 << 20, skip_lines, progress):
-        for raw in bytes(block).split(b"\n")[:-1]:
+        for raw in block.tobytes().split(b"\n")[:-1]:
             try:
                 yield line, raw.decode("utf-8").removesuffix("\r")
             except UnicodeDecodeError:

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from trainer.data.badrows import BadRows
-from trainer.data.textio import Block, count_lines, find, iter_blocks, prefetched, read_first_line
+from trainer.data.textio import Span, iter_blocks, prefetched, read_first_line
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,8 @@ _ARROW: dict[str, pa.DataType] = {"int32": pa.int32(), "int64": pa.int64(), "str
 _RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 _INT_RE = re.compile(rb" *(-?[0-9]+) *")
 _PY_BYTES = 64 * 1024  # pieces at most this big are parsed line by line
-_FANOUT = 64  # a dirty block is cut into this many pieces, each parsed again
+_SUB_BYTES = 4 << 20  # one pyarrow call per sub-block: a bad line re-parses only its sub-block
+_FANOUT = 64  # a dirty sub-block is cut into this many pieces, each parsed again
 LINE = "_line"  # name of the optional line-number column
 
 
@@ -49,19 +50,38 @@ class Col:
 
 
 # --------------------------------------------------------------------------- block parsing
-def parse_block(block: Block, first_line: int, cols: Sequence[Col], path: str | PathLike[str],
+def parse_block(block: Span | bytes, first_line: int, cols: Sequence[Col], path: str | PathLike[str],
                 bad: BadRows, with_lines: bool = False) -> tuple[pa.Table, int]:
     """Parse whole lines of TAB-separated text into a table of the non-``skip`` columns.
 
     Returns the table and the number of lines in ``block``. Bad rows are dropped and recorded in
-    ``bad``; ``with_lines`` adds an int64 ``_line`` column (1-based line numbers).
+    ``bad``; ``with_lines`` adds an int64 ``_line`` column (1-based line numbers). The block is
+    parsed in sub-blocks of ``_SUB_BYTES`` so that a bad line costs a re-parse of its sub-block
+    only.
     """
-    table = _arrow_clean(block, cols)
+    span = block if isinstance(block, Span) else Span(block)
+    if len(span) <= _SUB_BYTES:
+        return _parse_span(span, first_line, cols, path, bad, with_lines)
+    return _parse_pieces(span.split(_SUB_BYTES), first_line, cols, path, bad, with_lines)
+
+
+def _parse_pieces(pieces: Iterator[Span], first_line: int, cols: Sequence[Col],
+                  path: str | PathLike[str], bad: BadRows, with_lines: bool) -> tuple[pa.Table, int]:
+    tables, line = [], first_line
+    for piece in pieces:
+        table, n_lines = _parse_span(piece, line, cols, path, bad, with_lines)
+        tables.append(table)
+        line += n_lines
+    return pa.concat_tables(tables), line - first_line
+
+
+def _parse_span(span: Span, first_line: int, cols: Sequence[Col], path: str | PathLike[str],
+                bad: BadRows, with_lines: bool) -> tuple[pa.Table, int]:
+    table = _arrow_clean(span, cols)
     if table is None:
-        data = bytes(block)
-        return _parse_dirty(data, first_line, cols, path, bad, with_lines), data.count(b"\n")
+        return _parse_dirty(span, first_line, cols, path, bad, with_lines), span.count_lines()
     n_lines = table.num_rows  # clean: row i is line first_line + i
-    keep = _check_minimums(table, block, first_line, cols, path, bad)
+    keep = _check_minimums(table, span, first_line, cols, path, bad)
     if keep is not None:
         table = table.filter(pa.array(keep))
     if with_lines:
@@ -70,11 +90,11 @@ def parse_block(block: Block, first_line: int, cols: Sequence[Col], path: str | 
     return table, n_lines
 
 
-def _arrow_clean(block: Block, cols: Sequence[Col]) -> pa.Table | None:
-    """pyarrow's parse of ``block``, or None when any line of it is not clean."""
+def _arrow_clean(span: Span, cols: Sequence[Col]) -> pa.Table | None:
+    """pyarrow's parse of ``span``, or None when any line of it is not clean."""
     if all(c.kind in ("str", "skip") for c in cols) and (
-            bytes(block[:2]).startswith((b"\n", b"\r\n")) or find(block, b"\n\n") >= 0
-            or find(block, b"\n\r\n") >= 0):
+            span.buf[span.start:span.start + 2].startswith((b"\n", b"\r\n"))
+            or span.find(b"\n\n") >= 0 or span.find(b"\n\r\n") >= 0):
         return None  # pyarrow turns an empty line into a row of empty strings
     flagged: list[bool] = []
 
@@ -84,9 +104,9 @@ def _arrow_clean(block: Block, cols: Sequence[Col]) -> pa.Table | None:
 
     try:
         table = pacsv.read_csv(
-            pa.py_buffer(block),
+            pa.py_buffer(span.view()),
             read_options=pacsv.ReadOptions(column_names=[c.name for c in cols], use_threads=True,
-                                           block_size=1 << 22),
+                                           block_size=1 << 20),
             parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False,
                                              ignore_empty_lines=False, invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
@@ -95,12 +115,12 @@ def _arrow_clean(block: Block, cols: Sequence[Col]) -> pa.Table | None:
                 include_columns=[c.name for c in cols if c.kind != "skip"]))
     except pa.ArrowInvalid:
         return None
-    if flagged or (find(block, b"\r") >= 0 and count_lines(block) != table.num_rows):
+    if flagged or (span.find(b"\r") >= 0 and span.count_lines() != table.num_rows):
         return None
     return table
 
 
-def _check_minimums(table: pa.Table, block: Block, first_line: int, cols: Sequence[Col],
+def _check_minimums(table: pa.Table, span: Span, first_line: int, cols: Sequence[Col],
                     path: str | PathLike[str], bad: BadRows) -> np.ndarray | None:
     """Record rows whose integer fields are below their column's ``min_value`` (e.g. negative ids);
     return the mask of rows to keep, or None to keep all."""
@@ -113,33 +133,23 @@ def _check_minimums(table: pa.Table, block: Block, first_line: int, cols: Sequen
             continue
         values = column.to_numpy()
         low = values < c.min_value
-        raw_lines = bytes(block).split(b"\n")
+        raw_lines = span.tobytes().split(b"\n")
         for i in np.flatnonzero(low):
             bad.add(path, first_line + int(i), f"{c.name} below {c.min_value}: {values[i]}", raw_lines[i])
         keep = ~low if keep is None else keep & ~low
     return keep
 
 
-def _parse_dirty(block: bytes, first_line: int, cols: Sequence[Col], path: str | PathLike[str],
+def _parse_dirty(span: Span, first_line: int, cols: Sequence[Col], path: str | PathLike[str],
                  bad: BadRows, with_lines: bool) -> pa.Table:
-    """Split a block with bad lines into pieces; clean pieces go to pyarrow, the rest recurse."""
-    if len(block) <= _PY_BYTES:
-        return _parse_python(block, first_line, cols, path, bad, with_lines)
-    pieces = list(_split(block, first_line, max(len(block) // _FANOUT, _PY_BYTES // 2)))
+    """Cut a span with bad lines into ``_FANOUT`` pieces: clean ones go to pyarrow, the others are
+    cut again, down to ``_PY_BYTES`` pieces parsed line by line."""
+    if len(span) <= _PY_BYTES:
+        return _parse_python(span.tobytes(), first_line, cols, path, bad, with_lines)
+    pieces = list(span.split(max(len(span) // _FANOUT, _PY_BYTES // 2)))
     if len(pieces) == 1:  # one very long line
-        return _parse_python(block, first_line, cols, path, bad, with_lines)
-    return pa.concat_tables([parse_block(p, line, cols, path, bad, with_lines)[0] for p, line in pieces])
-
-
-def _split(block: bytes, first_line: int, size: int) -> Iterator[tuple[bytes, int]]:
-    """Cut ``block`` after a newline roughly every ``size`` bytes; yield pieces and first lines."""
-    start, line = 0, first_line
-    while start < len(block):
-        cut = block.find(b"\n", min(start + size, len(block)) - 1) + 1 or len(block)
-        piece = block[start:cut]
-        yield piece, line
-        line += piece.count(b"\n")
-        start = cut
+        return _parse_python(span.tobytes(), first_line, cols, path, bad, with_lines)
+    return _parse_pieces(iter(pieces), first_line, cols, path, bad, with_lines)[0]
 
 
 def _parse_python(block: bytes, first_line: int, cols: Sequence[Col], path: str | PathLike[str],
@@ -228,7 +238,7 @@ def iter_tables(path: str | PathLike[str], cols: Sequence[Col], bad: BadRows, *,
     bad.warn(path, log)
 
 
-def _parse_all(blocks: Iterator[Block], line: int, cols: Sequence[Col], path: str | PathLike[str],
+def _parse_all(blocks: Iterator[Span], line: int, cols: Sequence[Col], path: str | PathLike[str],
                bad: BadRows, with_lines: bool) -> Iterator[tuple[int, pa.Table]]:
     with contextlib.closing(blocks):  # type: ignore[type-var]
         for block in blocks:
