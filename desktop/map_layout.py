@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 _A, _B = 1.577, 0.895  # UMAP's curve for min_dist = 0.1: q(d) = 1 / (1 + a d^(2b))
-_INIT_SCALE = 10.0      # spread of the PCA start (UMAP starts within about ±10)
+_INIT_SCALE = 2.0       # spread of the PCA start: small enough that the attraction can gather the clusters
 
 
 def _pca(x: np.ndarray, dims: int) -> np.ndarray:
@@ -53,9 +53,14 @@ def pca_layout(vectors: np.ndarray) -> np.ndarray:
     return _normalise(_pca(vectors, 2))
 
 
-def knn(x: np.ndarray, k: int, chunk: int = 1024) -> np.ndarray:
-    """Indexes (n, k) of each row's ``k`` nearest other rows (Euclidean), by chunked brute force."""
+def knn(x: np.ndarray, k: int, chunk: int = 1024, exact_up_to: int = 12_000) -> np.ndarray:
+    """Indexes (n, k) of each row's ``k`` nearest other rows (Euclidean).
+
+    Chunked brute force up to ``exact_up_to`` rows; above, an Annoy forest (approximate, but
+    the quadratic cost of brute force is what made 50,000 tracks take over a minute)."""
     n = len(x)
+    if n > exact_up_to:
+        return _knn_annoy(x, k)
     sq = np.einsum("ij,ij->i", x, x)
     out = np.empty((n, k), np.int64)
     for start in range(0, n, chunk):
@@ -65,6 +70,22 @@ def knn(x: np.ndarray, k: int, chunk: int = 1024) -> np.ndarray:
         part = np.argpartition(d2, k, axis=1)[:, :k]
         order = np.take_along_axis(d2, part, axis=1).argsort(axis=1)
         out[start:start + chunk] = np.take_along_axis(part, order, axis=1)
+    return out
+
+
+def _knn_annoy(x: np.ndarray, k: int, n_trees: int = 12) -> np.ndarray:
+    from annoy import AnnoyIndex
+
+    index = AnnoyIndex(x.shape[1], "euclidean")
+    for i, row in enumerate(x.tolist()):
+        index.add_item(i, row)
+    index.build(n_trees, n_jobs=1)
+    out = np.empty((len(x), k), np.int64)
+    for i in range(len(x)):
+        found = [j for j in index.get_nns_by_item(i, k + 1) if j != i][:k]
+        while len(found) < k:  # tiny or degenerate data: pad with the last neighbour
+            found.append(found[-1] if found else (i + 1) % len(x))
+        out[i] = found
     return out
 
 
