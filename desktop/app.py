@@ -53,14 +53,28 @@ def setup_logging(verbose: bool) -> None:
 
 
 def install_excepthook() -> None:
-    """Unexpected errors are logged with their traceback and shown as a plain message."""
+    """Unexpected errors are logged with their traceback and shown as a plain message.
+
+    One dialog at a time, and the same message at most once a minute: an error in a paint
+    handler must not become a storm of dialogs."""
+    import time
+
+    state = {"showing": False, "last": ("", 0.0)}
+
     def hook(kind: type[BaseException], exc: BaseException, tb: object) -> None:
         log.error("unexpected error:\n%s", "".join(traceback.format_exception(kind, exc, tb)))
         from PySide6.QtWidgets import QApplication, QMessageBox
 
-        if QApplication.instance() is not None:
+        text = str(exc) or kind.__name__
+        message, when = state["last"]
+        if QApplication.instance() is None or state["showing"] or (text == message and time.monotonic() - when < 60):
+            return
+        state["showing"], state["last"] = True, (text, time.monotonic())
+        try:
             QMessageBox.warning(None, "cbrec: something went wrong",
-                                f"{exc or kind.__name__}\n\nThe details are in the log: {log_file()}")
+                                f"{text}\n\nThe details are in the log: {log_file()}")
+        finally:
+            state["showing"] = False
 
     sys.excepthook = hook
 

@@ -10,15 +10,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
-    QLineEdit,
     QMainWindow,
     QMessageBox,
-    QSizePolicy,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -35,6 +33,7 @@ from desktop.resources import app_icon, icon
 from desktop.scan_panel import FailuresDialog, ScanStatus
 from desktop.settings import AppSettings
 from desktop.settings_dialog import SettingsDialog
+from desktop.toolbar import build_actions
 from desktop.watcher import FolderWatcher, list_tree
 from desktop.workers import ScanController, TaskRunner
 
@@ -103,43 +102,12 @@ class MainWindow(QMainWindow):
 
     # --- construction -------------------------------------------------------------------------
     def _build_actions(self) -> None:
-        def act(text: str, icon_name: str, slot: Callable, shortcut: Any = None, tip: str = "") -> QAction:
-            a = QAction(icon(icon_name), text, self)
-            a.triggered.connect(slot)
-            if shortcut is not None:
-                a.setShortcut(shortcut)
-            a.setToolTip(tip or text)
-            return a
-
-        self.add_folder_action = act("Add folder…", "folder-new", self.choose_folder, QKeySequence.StandardKey.Open,
-                                     "Add a music folder to the library and analyse it")
-        self.rescan_action = act("Rescan", "view-refresh", self.rescan, QKeySequence.StandardKey.Refresh,
-                                 "Look for new, changed, moved and deleted files")
-        self.playlist_action = act("Make playlist", "cbrec-playlist", lambda: self.make_playlist(),
-                                   "Ctrl+P", "Make a playlist from the selected tracks")
-        self.failures_action = act("Failed files…", "dialog-warning", self.show_failures)
-        self.settings_action = act("Settings…", "cbrec-settings", self.show_settings,
-                                   QKeySequence.StandardKey.Preferences)
-        self.quit_action = act("Quit", "application-exit", self.close, QKeySequence.StandardKey.Quit)
-        self.search = QLineEdit(placeholderText="Search title, artist, album…", clearButtonEnabled=True)
-        self.search.setMaximumWidth(320)
-        self.search.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-        tb = self.addToolBar("Main")
-        tb.setObjectName("main-toolbar")
-        tb.setMovable(False)
-        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for a in (self.add_folder_action, self.rescan_action, self.playlist_action, self.settings_action):
-            tb.addAction(a)
-        spacer = QWidget()
-        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        tb.addWidget(spacer)
-        tb.addWidget(self.search)
-        menu = self.menuBar().addMenu("&Library")
-        for a in (self.add_folder_action, self.rescan_action, self.failures_action, self.settings_action):
-            menu.addAction(a)
-        menu.addSeparator()
-        menu.addAction(self.quit_action)
-        self.menuBar().addMenu("&Playlist").addAction(self.playlist_action)
+        actions, self.search = build_actions(self, {
+            "add_folder": self.choose_folder, "rescan": self.rescan, "playlist": lambda: self.make_playlist(),
+            "failures": self.show_failures, "settings": self.show_settings, "quit": self.close})
+        self.add_folder_action, self.rescan_action = actions["add_folder"], actions["rescan"]
+        self.playlist_action, self.failures_action = actions["playlist"], actions["failures"]
+        self.settings_action, self.quit_action = actions["settings"], actions["quit"]
 
     def _connect(self) -> None:
         self._search_timer = QTimer(self, singleShot=True, interval=150)
@@ -157,6 +125,7 @@ class MainWindow(QMainWindow):
         self.playlist_panel.message.connect(self.show_message)
         self.player.message.connect(self.show_message)
         self.player.next_track = self._next_track
+        self.map_panel.snapshot = self.library_view.model.by_id
         self.tabs.currentChanged.connect(self._tab_changed)
         self.scans.progress.connect(self.scan_status.set_progress)
         self.scans.tracks.connect(self.library_view.model.upsert)
@@ -270,6 +239,9 @@ class MainWindow(QMainWindow):
         self.failures = self.library.failures()
         self.scan_status.set_failures(len(self.failures))
         changed = report.added or report.updated or report.moved or report.removed
+        if not self.library_view.model.total() and not changed and not report.cancelled:
+            self.library_view.welcome.text.setText(
+                "No audio files were found there. Add the folder where you keep your music.")
         if changed:
             self._reload_tracks()
             self.map_panel.stale = True

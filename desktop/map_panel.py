@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,7 @@ class MapPanel(QWidget):
         self.playlist_button.clicked.connect(lambda: self.make_playlist.emit(self.canvas.selected_ids()))
         self.reset_button.clicked.connect(self.canvas.reset_view)
         self.library: Any = None
+        self.snapshot: Callable[[], dict[int, Track]] | None = None  # tracks by id, taken on the UI thread
         self.stale = True
         self.method = ""
         self._generation = 0
@@ -81,7 +83,8 @@ class MapPanel(QWidget):
         cancel = threading.Event()
         self._cancel = cancel
         self.status.setText("Computing the map…")
-        self.runner.start(_load_and_pca, self.library,
+        tracks = self.snapshot() if self.snapshot is not None else None
+        self.runner.start(_load_and_pca, self.library, tracks,
                           on_done=lambda r: self._on_pca(generation, cancel, r),
                           on_error=lambda msg, exc: self._on_error(generation, msg))
 
@@ -126,11 +129,13 @@ class MapPanel(QWidget):
             self._cancel.set()
 
 
-def _load_and_pca(library: Any) -> tuple[np.ndarray, np.ndarray, list[Track | None], np.ndarray, float]:
-    """Worker: read ids + vectors and the tracks, and make the PCA layout."""
+def _load_and_pca(library: Any, by_id: dict[int, Track] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, list[Track | None], np.ndarray, float]:
+    """Worker: read ids + vectors (and the tracks unless given), and make the PCA layout."""
     start = time.monotonic()
     ids, vectors = library.vectors()
-    by_id = {t.id: t for t in library.tracks()}
+    if by_id is None:
+        by_id = {t.id: t for t in library.tracks()}
     tracks = [by_id.get(int(i)) for i in ids]
     return ids, vectors, tracks, pca_layout(vectors), time.monotonic() - start
 

@@ -119,6 +119,10 @@ class TrackTableModel(QAbstractTableModel):
             self._row_cache = {self._all[i].id: r for r, i in enumerate(self._rows)}
         return self._row_cache.get(track_id)
 
+    def by_id(self) -> dict[int, Track]:
+        """A snapshot of every track by id (for workers: they must not read the live model)."""
+        return {t.id: t for t in self._all}
+
     def total(self) -> int:
         """Tracks in the model, filtered out ones included."""
         return len(self._all)

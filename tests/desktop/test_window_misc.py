@@ -229,3 +229,32 @@ def test_many_qt_calls_do_not_exhaust_none_or_true(qtbot):
         probe.ping.emit()
     assert sys.getrefcount(None) > 0 and sys.getrefcount(True) > 0
     assert set(leaks()) == {"None", "True"}
+
+
+def test_unexpected_errors_become_one_plain_dialog(dialogs, monkeypatch, qtbot):
+    import sys
+
+    from desktop.app import install_excepthook
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    install_excepthook()
+    try:
+        raise ValueError("the frobnicator is out of range")
+    except ValueError:
+        for _ in range(3):  # e.g. an error in a paint handler, repeated
+            sys.excepthook(*sys.exc_info())
+    assert len(dialogs.shown) == 1
+    title, text = dialogs.shown[0]
+    assert "something went wrong" in title and "frobnicator" in text and "log" in text
+    assert "Traceback" not in text
+
+
+def test_folder_without_music_says_so(make_window, settings, tmp_path, qtbot):
+    empty = tmp_path / "nothing-here"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no music")
+    win = make_window(settings)
+    with qtbot.waitSignal(win.scan_done, timeout=30000):
+        win.add_folder(str(empty))
+    assert win.library_view.currentWidget() is win.library_view.welcome
+    assert "No audio files were found" in win.library_view.welcome.text.text()
