@@ -264,7 +264,7 @@ def header_cols(path: str | PathLike[str], wanted: Sequence[Col]) -> list[Col]:
 
     Raises ValueError naming the file when a wanted column is missing from the header.
     """
-    names = read_first_line(path).split("\t")
+    names = [n.strip() for n in read_first_line(path).split("\t")]
     by_name = {c.name: c for c in wanted}
     missing = [c.name for c in wanted if c.name not in names]
     if missing:
