@@ -10,7 +10,6 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 _HOME = Path(tempfile.mkdtemp(prefix="cbrec-desktop-tests-"))
 for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
     os.environ[var] = str(_HOME / var.lower())
-os.environ.pop("CBREC_MODEL", None)
 
 import pytest  # noqa: E402
 from PySide6.QtCore import QCoreApplication  # noqa: E402

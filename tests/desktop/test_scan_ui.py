@@ -74,6 +74,7 @@ def test_cancel_stops_quickly_and_keeps_analysed_tracks(make_window, settings, t
         qtbot.mouseClick(win.scan_status.cancel_button, Qt.MouseButton.LeftButton)
         assert "Cancelling" in win.scan_status.label.text()
     stopped_after = time.monotonic() - cancelled_at
+    print(f"cancel: scan ended {stopped_after:.2f} s after the click")
     report: ScanReport = done.args[0]
     assert report.cancelled
     assert stopped_after < 2.0, f"cancel took {stopped_after:.2f} s"
@@ -90,14 +91,17 @@ def test_watched_folder_picks_up_new_and_deleted_files(make_window, settings, mu
     model = win.library_view.model
     n = model.rowCount()
 
-    # a new file in a new sub-folder, while running
-    new_dir = music / "new"
-    new_dir.mkdir()
-    with qtbot.waitSignal(win.scan_done, timeout=60000) as done:
-        from tests.audio_factory import write_audio
+    # a new file in a new sub-folder, while running (written elsewhere, then moved in at once,
+    # as a file manager or tagger does: a half-written file is not what this test is about)
+    from tests.audio_factory import write_audio
 
-        write_audio(new_dir / "fresh.flac", seconds=3.0, kind="chord", seed=77,
-                    tags={"artist": "Gil", "title": "Fresh"})
+    staging = music.parent / "staging"
+    (staging / "new").mkdir(parents=True)
+    write_audio(staging / "new" / "fresh.flac", seconds=3.0, kind="chord", seed=77,
+                tags={"artist": "Gil", "title": "Fresh"})
+    new_dir = music / "new"
+    with qtbot.waitSignal(win.scan_done, timeout=60000) as done:
+        shutil.move(str(staging / "new"), str(new_dir))
     assert done.args[0].added == [str(new_dir / "fresh.flac")]
     qtbot.waitUntil(lambda: model.rowCount() == n + 1, timeout=5000)
 
