@@ -113,7 +113,8 @@ class LibraryView(QStackedWidget):
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.addWidget(self.welcome)
         self.addWidget(self.table)
-        self.table.doubleClicked.connect(lambda idx: self.activated.emit(idx.data(TRACK_ROLE)))
+        self.table.activated.connect(lambda idx: self.activated.emit(idx.data(TRACK_ROLE)))  # double-click, Enter
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.table.selectionModel().selectionChanged.connect(
             lambda *a: self.selection_changed.emit(self.selected_tracks()))
         self.model.modelReset.connect(self._update_page)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -108,6 +108,9 @@ class MainWindow(QMainWindow):
         self.add_folder_action, self.rescan_action = actions["add_folder"], actions["rescan"]
         self.playlist_action, self.failures_action = actions["playlist"], actions["failures"]
         self.settings_action, self.quit_action = actions["settings"], actions["quit"]
+        play = QAction(icon("media-playback-start"), "Play", self)
+        play.triggered.connect(lambda: self.play(next(iter(self.library_view.selected_tracks()), None)))
+        self.library_view.table.addActions([play, self.playlist_action])  # the table's context menu
 
     def _connect(self) -> None:
         self._search_timer = QTimer(self, singleShot=True, interval=150)

@@ -111,26 +111,17 @@ def main() -> int:
 def shoot(work: Path, out: Path, args: argparse.Namespace) -> int:
     from PySide6.QtCore import QPointF, Qt
     from PySide6.QtGui import QMouseEvent
-    from PySide6.QtWidgets import QApplication
 
-    from desktop.main_window import MainWindow
+    from desktop.app import create_window, parse_args
     from desktop.playlist_dialog import PlaylistRequest
-    from desktop.qt_compat import guard_singletons
-    from desktop.resources import app_icon
-    from desktop.settings import AppSettings
 
     music = work / "Music"
     make_library_music(music, args.tracks)
     model = pick_model(args.model, work)
 
-    guard_singletons()
-    app = QApplication(["cbrec"])
-    app.setApplicationName("cbrec")
-    app.setWindowIcon(app_icon())
-    win = MainWindow(AppSettings(model=model, library_dir=str(work / "library"), workers=2))
+    # the same start-up as the `cbrec` command (QApplication, logging, window shown, library opened)
+    app, win = create_window(parse_args(["--library", str(work / "library"), "--model", model]))
     win.resize(1400, 860)
-    win.show()
-    win.open_library()
     wait(app, lambda: win.library is not None, 120, "the library to open")
     win.library_view.welcome.default_folder = str(music)
     win.library_view.welcome.add_button.setText(f"Add {music}")
