@@ -26,6 +26,11 @@ Train cbrec's content-based recommender the way van den Oord et al. (2013) and P
   split         per-user holdout of plays; cold-start split of items
   wmf           weighted matrix factorisation, c = 1 + alpha*log(1 + r/epsilon) (implicit ALS)
   evaluate      mAP@500 and AUC of WMF vs popularity and random; cold-start upper bound; tag AUC
+  features      log-mel / waveform shards of every clip        (part 2: each runs when its
+  fit           CNN(s) predicting the factors from audio        [section] is in the file)
+  baseline      bag of words + linear regression (vdO §4.1)
+  report        the vdO Table 2 analogue -> <out_dir>/report.md
+  export        the model files + card -> resources/models/<name>.pt/.json
 
 An experiment is a TOML file (start from `cbrec-train init exp.toml`). Each stage writes into
 <out_dir>/<stage>/ with a `done` marker; finished stages are skipped unless --force.
@@ -108,14 +113,26 @@ def _run_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_export(args: argparse.Namespace) -> int:
+    from trainer.export import run_export
+    return run_export(args)
+
+
+def _export_arguments(p: argparse.ArgumentParser) -> None:
+    from trainer.export import add_arguments
+    add_arguments(p)
+
+
 COMMANDS: dict[str, Command] = {
     "run": Command("run every stage of an experiment (skipping finished ones)", _run_all, _config_arguments),
     "init": Command("write a starting experiment TOML file", _run_init, _init_arguments),
     "status": Command("show which stages are done, stale or not run", _run_status, _status_arguments),
+    "export": Command("write <dir>/<name>.pt + .json (model card) from a fit run", _run_export, _export_arguments),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import trainer.train_stages  # noqa: F401 - registers part 2: features, fit, baseline, report
     from trainer.pipeline import STAGES
 
     parser = argparse.ArgumentParser(prog="cbrec-train", description=DESCRIPTION, epilog=EPILOG,

@@ -1,0 +1,105 @@
+"""Training batches: random crops of stored features, paired with each item's target vector.
+
+van den Oord et al. train on random 3 s windows of each clip; Dieleman on longer windows with
+random offsets. Here every item yields ``crops`` random windows per visit (several crops of one
+track in a batch also give the metric-learning term positives), and evaluation averages the
+predictions of windows spread over the clip.
+
+    >>> ds = CropDataset(store, rows, targets, window_steps=173, crops=2, seed=0)
+    >>> x, y, k = ds[0]          # (2, 128, 173) float32, (40,) float32, position in rows
+    >>> loader = make_loader(ds, batch_size=32, num_workers=0, seed=0)
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, get_worker_info
+
+from trainer.features import FeatureStore
+
+log = logging.getLogger(__name__)
+
+
+def window_steps(store: FeatureStore, window_seconds: float) -> int:
+    """Stored steps (frames or samples) a window of ``window_seconds`` spans."""
+    samples = int(round(window_seconds * store.spec.sample_rate))
+    return min(store.spec.steps(samples), store.steps)
+
+
+class CropDataset(Dataset):
+    """Item ``k`` -> ``(crops, channels, window_steps)`` random crops of row ``rows[k]``,
+    its target ``targets[k]`` (f,) and ``k`` itself (to look up per-item WPE data).
+
+    Crops are drawn from a generator seeded by ``(seed, epoch, k)``, so a run is reproducible for
+    any number of loader workers; call :meth:`set_epoch` before each epoch.
+    """
+
+    def __init__(self, store: FeatureStore, rows: np.ndarray, targets: np.ndarray, window_steps: int,
+                 crops: int = 1, seed: int = 0) -> None:
+        if len(rows) != len(targets):
+            raise ValueError(f"{len(rows)} rows but {len(targets)} targets")
+        self.store, self.rows = store, np.asarray(rows, dtype=np.int64)
+        self.targets = np.asarray(targets, dtype=np.float32)
+        self.window_steps, self.crops, self.seed, self.epoch = int(window_steps), int(crops), int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        rng = np.random.default_rng([self.seed, self.epoch, int(k)])
+        last = max(self.store.steps - self.window_steps, 0)
+        starts = rng.integers(0, last + 1, size=self.crops)
+        x = np.stack([self.store.crop(self.rows[k], int(s), self.window_steps) for s in starts])
+        return torch.from_numpy(x), torch.from_numpy(self.targets[k]), int(k)
+
+
+def _worker_init(worker_id: int) -> None:
+    """Loader workers: one torch thread each; shards are re-opened lazily by numpy's memmap."""
+    torch.set_num_threads(1)
+    info = get_worker_info()
+    if info is not None:
+        log.debug("loader worker %d of %d started", worker_id, info.num_workers)
+
+
+def make_loader(ds: CropDataset, batch_size: int, num_workers: int = 0, seed: int = 0,
+                shuffle: bool = True, pin_memory: bool = False) -> DataLoader:
+    """A loader of ``(x (b, crops, C, T), y (b, f), k (b,))`` batches; full batches only when
+    shuffling (batch norm needs more than one sample)."""
+    gen = torch.Generator().manual_seed(int(seed))
+    drop_last = shuffle and len(ds) > batch_size
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, generator=gen,
+                      drop_last=drop_last, pin_memory=pin_memory, worker_init_fn=_worker_init,
+                      persistent_workers=num_workers > 0, prefetch_factor=4 if num_workers > 0 else None)
+
+
+def eval_windows(store: FeatureStore, rows: np.ndarray, window: int, n_windows: int,
+                 batch_tracks: int = 16) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+    """Yield ``(row positions (t,), windows (t, n_windows, C, window))`` over ``rows`` in order."""
+    rows = np.asarray(rows, dtype=np.int64)
+    for start in range(0, len(rows), batch_tracks):
+        pos = np.arange(start, min(start + batch_tracks, len(rows)))
+        x = np.stack([store.windows(int(rows[p]), window, n_windows) for p in pos])
+        yield pos, torch.from_numpy(x)
+
+
+def loader_throughput(loader: DataLoader, max_batches: int = 50, warmup: int = 2) -> dict[str, float]:
+    """Samples (windows) per second the loader alone delivers: ``{"samples_per_s", "batches", "seconds"}``."""
+    it = iter(loader)
+    for _ in range(warmup):
+        next(it, None)
+    n = batches = 0
+    t0 = time.perf_counter()
+    for x, _, _ in it:
+        n += x.shape[0] * x.shape[1]
+        batches += 1
+        if batches >= max_batches:
+            break
+    seconds = time.perf_counter() - t0
+    return {"samples_per_s": n / max(seconds, 1e-9), "batches": batches, "seconds": seconds}
