@@ -216,7 +216,8 @@ class Library:
         for tid in seed_ids:
             self._vector(tid)
         items = make_playlist(seed_ids, self.index(), self._view(), self._view(), length, max_per_artist)
-        return self._to_playlist(items, seed_ids, "Mix: ")
+        return self._to_playlist(items, seed_ids, lambda seeds: "Mix: " + seeds[0].title
+                                 + (f" + {len(seeds) - 1} more" if len(seeds) > 1 else ""))
 
     def path(self, start: TrackRef, end: TrackRef, length: int = 10,
              max_per_artist: int | None = None) -> Playlist:
@@ -224,16 +225,17 @@ class Library:
         a, b = self._track_id(start), self._track_id(end)
         self._vector(a), self._vector(b)
         items = make_path(a, b, self.index(), self._view(), self._view(), length, max_per_artist)
-        return self._to_playlist(items, [a, b], "Path: ")
+        return self._to_playlist(items, [a, b], lambda ends: f"Path: {ends[0].title} → {ends[1].title}")
 
     def _view(self) -> _StoreView:
         return _StoreView(self.store, self.analysis_version, self.embedder.dim)
 
-    def _to_playlist(self, items: list[tuple[int, float]], seed_ids: list[int], prefix: str) -> Playlist:
+    def _to_playlist(self, items: list[tuple[int, float]], seed_ids: list[int],
+                     name: Callable[[list[Track]], str]) -> Playlist:
         tracks = self.store.tracks_by_id([i for i, _ in items] + seed_ids, self.analysis_version)
         seeds = [tracks[i] for i in seed_ids]
-        name = prefix + " → ".join(t.title for t in seeds[:3]) if prefix == "Path: " else prefix + seeds[0].title
-        return Playlist(tracks=[tracks[i] for i, _ in items], scores=[s for _, s in items], name=name, seeds=seeds)
+        return Playlist(tracks=[tracks[i] for i, _ in items], scores=[s for _, s in items], name=name(seeds),
+                        seeds=seeds)
 
     # -- saved playlists --------------------------------------------------------------------------
     def save_playlist(self, playlist: Playlist, name: str | None = None) -> int:
