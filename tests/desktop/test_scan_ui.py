@@ -105,6 +105,17 @@ def test_watched_folder_picks_up_new_and_deleted_files(make_window, settings, mu
     assert done.args[0].added == [str(new_dir / "fresh.flac")]
     qtbot.waitUntil(lambda: model.rowCount() == n + 1, timeout=5000)
 
+    # a tag edited in place (only the file changes, not its folder) updates the row
+    import mutagen
+
+    edited = mutagen.File(str(music / "ann" / "noon.flac"), easy=True)
+    edited["title"] = "High Noon"
+    with qtbot.waitSignal(win.scan_done, timeout=60000) as done:
+        edited.save()
+    assert done.args[0].updated == [str(music / "ann" / "noon.flac")]
+    qtbot.waitUntil(lambda: any(model.track_at(r).title == "High Noon" for r in range(model.rowCount())),
+                    timeout=5000)
+
     # a move keeps the track; a deletion removes it
     shutil.move(str(music / "ann" / "dusk.ogg"), str(music / "bob" / "dusk.ogg"))
     with qtbot.waitSignal(win.scan_done, timeout=60000) as done:
