@@ -155,7 +155,7 @@ def bench_rescan_10k(model: str, source: Path, tmp: Path, n: int = 10_000) -> fl
         os.link(source, sub / f"track{i:05d}{source.suffix}")
     lib = Library.open(tmp / "tenk-lib", model, device="cpu")
     lib.add_folder(folder)
-    vec = np.ones(lib.embedder.dim, np.float32) / np.sqrt(lib.embedder.dim)
+    vec = np.ones(lib.dim, np.float32) / np.sqrt(lib.dim)
     items = []
     for path in sorted(folder.rglob(f"*{source.suffix}")):
         st = path.stat()

@@ -54,7 +54,7 @@ def populate(library_dir: Path, model: str, n: int, seed: int = 0) -> float:
     start = time.monotonic()
     rng = np.random.default_rng(seed)
     lib = Library.open(library_dir, model=model, device="cpu")
-    dim = lib.embedder.dim
+    dim = lib.dim
     vectors = rng.normal(size=(n, dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     words = rng.integers(0, len(WORDS), size=(n, 2))

@@ -24,7 +24,7 @@ from core.analyze import AnalysisSettings, analyse
 from core.audio import load_windows
 from core.errors import CbrecError, ModelError, TrackNotFound
 from core.index import VectorIndex, open_index
-from core.model import Embedder, ModelCard, default_model_path, load_model
+from core.model.card import ModelCard, default_model_path, verify_model_files
 from core.playlist import Playlist, make_path, make_playlist
 from core.progress import CancelToken, ProgressCallback
 from core.store import Store
@@ -52,9 +52,12 @@ def resolve_model_path(model: str | os.PathLike | None) -> Path:
 class Library:
     """One music library: a SQLite store, a model, and the Annoy index of its vectors."""
 
-    def __init__(self, root: Path, embedder: Embedder, workers: int | None = None) -> None:
+    def __init__(self, root: Path, model_path: Path, card: ModelCard, device: str = "auto",
+                 workers: int | None = None) -> None:
         self.root = Path(root)
-        self.embedder = embedder
+        self.model_path, self.card, self.device = Path(model_path), card, device
+        self._embedder = None
+        self._embedder_lock = threading.Lock()
         self.store = Store(self.root / "library.sqlite3")
         self.settings = AnalysisSettings(workers=workers or min(os.cpu_count() or 2, 8))
         self._index: VectorIndex | None = None
@@ -64,19 +67,42 @@ class Library:
     @classmethod
     def open(cls, path: str | os.PathLike | None = None, model: str | os.PathLike | None = None,
              device: str = "auto", workers: int | None = None) -> Library:
-        """Open (or create) the library at ``path`` analysed by ``model`` on ``device``."""
-        embedder = load_model(resolve_model_path(model), device=device)
+        """Open (or create) the library at ``path`` analysed by ``model`` on ``device``.
+
+        The model's files are verified here (card and weights hash, no torch needed); the
+        network itself loads when a track is first analysed, so listing a library is fast."""
+        model_path = resolve_model_path(model)
+        card = verify_model_files(model_path)
+        if device not in ("auto", "cpu"):
+            from core.model.checkpoint import resolve_device
+
+            resolve_device(device)  # an explicit GPU that is not there is an error now, not mid-scan
         root = Path(path).expanduser() if path is not None else default_library_dir()
-        return cls(root, embedder, workers)
+        return cls(root, model_path, card, device, workers)
 
     # -- model ------------------------------------------------------------------------------------
     @property
+    def embedder(self):
+        """The loaded network (:class:`core.model.Embedder`), loaded on first use (imports torch)."""
+        with self._embedder_lock:
+            if self._embedder is None:
+                from core.model.checkpoint import load_model
+
+                self._embedder = load_model(self.model_path, device=self.device)
+            return self._embedder
+
+    @property
     def model_card(self) -> ModelCard:
-        return self.embedder.card
+        return self.card
 
     @property
     def analysis_version(self) -> str:
-        return self.embedder.version
+        return self.card.analysis_version
+
+    @property
+    def dim(self) -> int:
+        """Length of a track vector."""
+        return self.card.output_dim
 
     # -- scanning ---------------------------------------------------------------------------------
     def scan(self, folders: Sequence[str | os.PathLike] | None = None, progress: ProgressCallback | None = None,
@@ -96,7 +122,8 @@ class Library:
         plan = scanning.plan(entries, walk_failed, roots, self.store.file_states(), self.store.failure_states(),
                              self.store.fingerprints_with_vectors(self.analysis_version))
         self._apply_file_changes(plan, {e.path for e in entries}, roots)
-        outcome = analyse(plan.tasks, self.store, self.embedder, self.settings, progress, cancel, on_tracks)
+        embedder = self.embedder if plan.tasks else None  # an unchanged library never loads the network
+        outcome = analyse(plan.tasks, self.store, embedder, self.settings, progress, cancel, on_tracks)
         return ScanReport(added=outcome.added, updated=outcome.updated + [e.path for e in plan.touched],
                           moved=[(old, e.path) for old, e in plan.moved], removed=plan.removed,
                           failed=plan.failed + plan.still_failing + outcome.failed,
@@ -163,10 +190,10 @@ class Library:
     # -- vectors and index ------------------------------------------------------------------------
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """All analysed tracks: ids ``(n,)`` int64 and vectors ``(n, dim)`` float32, unit length."""
-        return self.store.vectors(self.analysis_version, self.embedder.dim)
+        return self.store.vectors(self.analysis_version, self.dim)
 
     def _vector(self, tid: int) -> np.ndarray:
-        found = self.store.vectors_for([tid], self.analysis_version, self.embedder.dim)
+        found = self.store.vectors_for([tid], self.analysis_version, self.dim)
         if tid not in found:
             track = self.store.tracks_by_id([tid]).get(tid)
             name = track.path if track else f"track {tid}"
@@ -179,7 +206,7 @@ class Library:
             generation = self.store.generation()
             if self._index is None or generation != self._index_generation:
                 path = self.root / "index" / f"{self.analysis_version}.ann"
-                self._index = open_index(path, self.embedder.dim, f"{self.analysis_version}:{generation}",
+                self._index = open_index(path, self.dim, f"{self.analysis_version}:{generation}",
                                          self.vectors)
                 self._index_generation = generation
             return self._index
@@ -228,7 +255,7 @@ class Library:
         return self._to_playlist(items, [a, b], lambda ends: f"Path: {ends[0].title} → {ends[1].title}")
 
     def _view(self) -> _StoreView:
-        return _StoreView(self.store, self.analysis_version, self.embedder.dim)
+        return _StoreView(self.store, self.analysis_version, self.dim)
 
     def _to_playlist(self, items: list[tuple[int, float]], seed_ids: list[int],
                      name: Callable[[list[Track]], str]) -> Playlist:

@@ -53,7 +53,7 @@ def describe_model(path: str) -> tuple[bool, str]:
     if not card_path.exists():
         return False, f"The model card {card_path.name} is missing beside {pt.name}."
     try:
-        from core.model.checkpoint import read_card
+        from core.model.card import read_card
 
         card = read_card(card_path)
     except Exception as exc:  # ModelError, or an older core without read_card

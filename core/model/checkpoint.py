@@ -10,24 +10,26 @@ re-analysis, never silently mixed vectors.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import datetime as _dt
-import hashlib
-import importlib.resources
 import io
 import json
 import logging
 import os
 import pickle
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from core.errors import ModelError
+from core.model.card import (
+    ModelCard,
+    analysis_version,
+    model_paths,
+    read_card,
+)
 from core.model.nets import ARCHITECTURES, ContentNet, build_net
 from core.model.nets_base import resolve_params
 
@@ -35,79 +37,6 @@ if TYPE_CHECKING:
     from core.model.embedder import Embedder
 
 log = logging.getLogger(__name__)
-
-#: Card fields that change what a vector means; hashed into ``analysis_version``.
-AUDIO_FIELDS = ("architecture", "params", "sample_rate", "frontend", "window_seconds", "n_windows", "output_dim")
-_REQUIRED = {"name": str, "architecture": str, "params": dict, "sample_rate": int, "frontend": dict,
-             "window_seconds": (int, float), "n_windows": int, "output_dim": int}
-
-
-@dataclass
-class ModelCard:
-    """What a model is: architecture and hyper-parameters, audio geometry, provenance, version.
-
-    ``sample_rate`` in Hz; ``window_seconds`` is the length of one excerpt window, ``n_windows``
-    how many windows of a track are embedded and averaged; ``output_dim`` the vector length.
-    ``trained_on`` / ``metrics`` / ``training`` are free-form provenance (e.g. ``training =
-    {"device": "cuda", "seconds": 812.0, "epochs": 30}``). ``created`` (ISO 8601, UTC) and
-    ``analysis_version`` (16 hex digits) are filled in by :func:`save_model`.
-    """
-
-    name: str
-    architecture: str
-    params: dict
-    sample_rate: int
-    frontend: dict
-    window_seconds: float
-    n_windows: int
-    output_dim: int
-    trained_on: dict = field(default_factory=dict)
-    metrics: dict = field(default_factory=dict)
-    training: dict = field(default_factory=dict)
-    created: str = ""
-    analysis_version: str = ""
-
-    @property
-    def window_samples(self) -> int:
-        """Samples in one window: ``round(window_seconds * sample_rate)``."""
-        return int(round(self.window_seconds * self.sample_rate))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (a deep copy)."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelCard:
-        """Validate and build; unknown keys are ignored (newer cards), bad ones raise ModelError."""
-        if not isinstance(d, dict):
-            raise ModelError("The model card is not a JSON object.")
-        missing = [k for k in _REQUIRED if k not in d]
-        if missing:
-            raise ModelError(f"The model card lacks the field(s) {', '.join(missing)}.")
-        for key, kind in _REQUIRED.items():
-            if not isinstance(d[key], kind) or isinstance(d[key], bool):
-                raise ModelError(f"The model card field {key!r} has the wrong type ({type(d[key]).__name__}).")
-        if d["sample_rate"] <= 0 or d["window_seconds"] <= 0 or d["n_windows"] < 1 or d["output_dim"] < 1:
-            raise ModelError("The model card has a non-positive sample_rate, window_seconds, n_windows or output_dim.")
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in d.items() if k in known}
-        values["window_seconds"] = float(values["window_seconds"])
-        return cls(**values)
-
-    @classmethod
-    def from_config(cls, name: str, architecture: str, config: dict[str, Any], **extra: Any) -> ModelCard:
-        """A card from an architecture's ``default_config()``-shaped dict (params completed with
-        the architecture's defaults); ``extra`` sets provenance fields such as ``trained_on``."""
-        if architecture not in ARCHITECTURES:
-            build_net(architecture, {})  # raises the unknown-architecture ModelError
-        params = copy.deepcopy(resolve_params(ARCHITECTURES[architecture], config.get("params", {})))
-        card = cls(name=name, architecture=architecture, params=params,
-                   sample_rate=int(config["sample_rate"]), frontend=copy.deepcopy(config["frontend"]),
-                   window_seconds=float(config["window_seconds"]), n_windows=int(config["n_windows"]),
-                   output_dim=int(params["output_dim"]), **extra)
-        check_card(card)
-        return card
-
 
 def check_card(card: ModelCard) -> None:
     """Raise ModelError when the card contradicts itself (frontend vs architecture, output size)."""
@@ -125,20 +54,6 @@ def check_card(card: ModelCard) -> None:
     if kind == "logmel" and card.frontend.get("n_mels", 128) != params.get("n_mels"):
         raise ModelError(f"The card's frontend has {card.frontend.get('n_mels', 128)} mel bands "
                          f"but the network expects {params.get('n_mels')}.")
-
-
-def analysis_version(weights: bytes, card: ModelCard) -> str:
-    """First 16 hex digits of sha256(weights bytes + canonical JSON of the card's audio fields)."""
-    audio = {k: getattr(card, k) for k in AUDIO_FIELDS}
-    canonical = json.dumps(audio, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(weights + canonical.encode("ascii")).hexdigest()[:16]
-
-
-def model_paths(path: str | Path) -> tuple[Path, Path]:
-    """``(<stem>.pt, <stem>.json)`` for a path given as the .pt, the .json or the stem."""
-    p = Path(path).expanduser()
-    stem = p.with_suffix("") if p.suffix in (".pt", ".json") else p
-    return stem.parent / f"{stem.name}.pt", stem.parent / f"{stem.name}.json"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -182,22 +97,6 @@ def save_model(net: ContentNet, card: ModelCard, path: str | Path) -> ModelCard:
     _write_atomic(json_path, (json.dumps(card.to_dict(), indent=2) + "\n").encode("utf-8"))
     log.info("saved model %s (%s, version %s) to %s", card.name, card.architecture, card.analysis_version, pt_path)
     return card
-
-
-def read_card(json_path: Path) -> ModelCard:
-    """Parse and validate a card file; every problem is a ModelError naming the file."""
-    try:
-        data = json.loads(json_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"The model card {json_path} does not exist. A model is a <name>.pt file "
-                         "next to a <name>.json card; check the path or re-export the model.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"The model card {json_path} cannot be read ({exc}). "
-                         "Restore the file or re-export the model.") from exc
-    try:
-        return ModelCard.from_dict(data)
-    except ModelError as exc:
-        raise ModelError(f"The model card {json_path} is invalid: {exc} Re-export the model.") from exc
 
 
 def _read_weights(pt_path: Path) -> tuple[bytes, dict[str, torch.Tensor]]:
@@ -276,19 +175,6 @@ def load_model(path: str | Path, device: str = "auto") -> Embedder:
     log.info("loaded model %s (%s, version %s) on %s", card.name, card.architecture,
              card.analysis_version, embedder.device)
     return embedder
-
-
-def default_model_path() -> Path | None:
-    """The bundled model's card (``cbrec_resources/models/default.json``), or None if none is bundled."""
-    candidates: list[Path] = []
-    try:
-        found = importlib.resources.files("cbrec_resources") / "models" / "default.json"
-        if isinstance(found, Path):
-            candidates.append(found)
-    except ModuleNotFoundError:
-        pass
-    candidates.append(Path(__file__).resolve().parents[2] / "resources" / "models" / "default.json")
-    return next((p for p in candidates if p.is_file()), None)
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

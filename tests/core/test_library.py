@@ -37,7 +37,7 @@ def test_scan_adds_every_format_with_tags_and_progress(lib, music):
     assert (track.artist, track.title, track.album, track.status) == ("Ann", "Morning", "Chord", "ok")
     assert track.duration == pytest.approx(6.0, abs=0.3)
     ids, vectors = lib.vectors()
-    assert vectors.shape == (len(MUSIC), lib.embedder.dim) and vectors.dtype == np.float32
+    assert vectors.shape == (len(MUSIC), lib.dim) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
     assert lib.folders() == [str(music)]
 
@@ -74,7 +74,7 @@ def test_similar_playlist_path_and_export(lib, music, tmp_path):
     assert len(lib.similar(outside, n=3)) == 3                            # any file, not added
     assert len(lib) == len(MUSIC)
     vec = lib.embed_file(outside)
-    assert vec.shape == (lib.embedder.dim,) and np.isclose(np.linalg.norm(vec), 1.0, atol=1e-4)
+    assert vec.shape == (lib.dim,) and np.isclose(np.linalg.norm(vec), 1.0, atol=1e-4)
 
     mix = lib.playlist([query, music / "noise/n1.opus"], length=6, max_per_artist=1)
     assert [t.path for t in mix.tracks[:2]] == [str(query), str(music / "noise/n1.opus")]
@@ -215,3 +215,23 @@ def test_cli_scan_and_clear_errors(tmp_path, music, test_model):
     out = subprocess.run(base + ["similar", str(tmp_path / "missing.mp3")], capture_output=True, text=True,
                          cwd=REPO, timeout=120)
     assert out.returncode == 2 and "Traceback" not in out.stderr and out.stderr.startswith("cbrec-lib:")
+
+
+def test_open_and_list_need_no_torch_and_a_modified_model_is_refused(tmp_path, music, test_model):
+    with Library.open(tmp_path / "lib", test_model, device="cpu") as lib:
+        lib.scan([music])
+    script = ("import sys; from core import Library; lib = Library.open(sys.argv[1], sys.argv[2]);"
+              " assert len(lib.tracks()) == int(sys.argv[3]); lib.scan(); lib.similar(lib.tracks()[0]);"
+              " print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "lib"), str(test_model), str(len(MUSIC))],
+                         capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"          # listing, rescanning and querying never load torch
+    tampered = tmp_path / "tampered"
+    tampered.mkdir()
+    for suffix in (".pt", ".json"):
+        shutil.copy(test_model.with_suffix(suffix), tampered / f"m{suffix}")
+    with open(tampered / "m.pt", "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(ModelError, match="changed after it was saved"):
+        Library.open(tmp_path / "lib", tampered / "m.pt")
