@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import re
-import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path, PureWindowsPath
 from urllib.parse import quote
 
 from core.errors import CbrecError
+from core.fileio import write_atomic
 from core.types import Track
 
 log = logging.getLogger(__name__)
@@ -121,16 +121,10 @@ def _xspf_track(element: ET.Element, track: Track) -> None:
 
 
 def _write_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, fsync, rename over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+    """Replace ``path`` atomically; an unwritable target becomes a CbrecError a person can act on."""
     try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, data)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise CbrecError(f"Cannot write the playlist {path}: {exc.strerror or exc}. "
                          "Check that the folder exists and is writable.") from exc
     log.info("wrote playlist %s", path)

@@ -18,13 +18,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import uuid
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from annoy import AnnoyIndex
+
+from core.fileio import fsync_dir, fsync_file, temp_name
 
 log = logging.getLogger(__name__)
 
@@ -85,20 +86,20 @@ class VectorIndex:
         trees = n_trees or default_n_trees(len(ids))
         path.parent.mkdir(parents=True, exist_ok=True)
         meta_path = sidecar_path(path)
-        tmp_ann = _temp_name(path)
-        tmp_meta = _temp_name(meta_path)
+        tmp_ann = temp_name(path)
+        tmp_meta = temp_name(meta_path)
         try:
             annoy = _build_annoy(vectors, trees, n_jobs)
             annoy.save(str(tmp_ann))
             annoy.unload()
-            _fsync_file(tmp_ann)
+            fsync_file(tmp_ann)
             size, crc = _size_and_crc(tmp_ann)
             meta = {"format": FORMAT, "metric": METRIC, "dim": dim, "count": len(ids),
                     "stamp": stamp, "n_trees": trees, "ann_size": size, "ann_crc32": crc}
             _write_sidecar(tmp_meta, ids, meta)
             os.replace(tmp_ann, path)
             os.replace(tmp_meta, meta_path)
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         except BaseException:
             for tmp in (tmp_ann, tmp_meta):
                 tmp.unlink(missing_ok=True)
@@ -217,27 +218,6 @@ def _build_annoy(vectors: np.ndarray, n_trees: int, n_jobs: int) -> AnnoyIndex:
         annoy.add_item(i, row)
     annoy.build(n_trees, n_jobs=n_jobs)
     return annoy
-
-
-def _temp_name(path: Path) -> Path:
-    """A fresh name next to ``path`` (same file system, so ``os.replace`` is atomic)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the renames durable (POSIX only; Windows cannot open folders)."""
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _size_and_crc(path: Path) -> tuple[int, int]:

@@ -124,6 +124,17 @@ def read_card(json_path: Path) -> ModelCard:
         raise ModelError(f"The model card {json_path} is invalid: {exc} Re-export the model.") from exc
 
 
+def read_weight_bytes(pt_path: Path) -> bytes:
+    """The bytes of a weights file; a missing or unreadable one is a ModelError saying what to do."""
+    try:
+        return pt_path.read_bytes()
+    except FileNotFoundError:
+        raise ModelError(f"The model weights {pt_path} do not exist; the card next to it has no weights. "
+                         "Copy the .pt file beside the .json card or re-export the model.") from None
+    except OSError as exc:
+        raise ModelError(f"The model weights {pt_path} cannot be read ({exc}).") from exc
+
+
 def verify_model_files(path: str | Path) -> ModelCard:
     """The card of the model at ``path``, after checking that its weights are the ones it describes.
 
@@ -134,14 +145,7 @@ def verify_model_files(path: str | Path) -> ModelCard:
     card = read_card(json_path)
     if not card.analysis_version:
         raise ModelError(f"The model card {json_path} has no analysis_version; re-save the model with cbrec.")
-    try:
-        weights = pt_path.read_bytes()
-    except FileNotFoundError:
-        raise ModelError(f"The model weights {pt_path} do not exist; the card next to it has no weights. "
-                         "Copy the .pt file beside the .json card or re-export the model.") from None
-    except OSError as exc:
-        raise ModelError(f"The model weights {pt_path} cannot be read ({exc}).") from exc
-    actual = analysis_version(weights, card)
+    actual = analysis_version(read_weight_bytes(pt_path), card)
     if actual != card.analysis_version:
         raise ModelError(f"The model {pt_path} was changed after it was saved: its content hash is {actual} "
                          f"but the card says {card.analysis_version}. Re-export the model (or restore "

@@ -15,7 +15,6 @@ import datetime as _dt
 import io
 import json
 import logging
-import os
 import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,11 +23,13 @@ import numpy as np
 import torch
 
 from core.errors import ModelError
+from core.fileio import write_atomic
 from core.model.card import (
     ModelCard,
     analysis_version,
     model_paths,
     read_card,
+    read_weight_bytes,
 )
 from core.model.nets import ARCHITECTURES, ContentNet, build_net
 from core.model.nets_base import resolve_params
@@ -56,19 +57,6 @@ def check_card(card: ModelCard) -> None:
                          f"but the network expects {params.get('n_mels')}.")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync, then rename over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def save_model(net: ContentNet, card: ModelCard, path: str | Path) -> ModelCard:
     """Write ``<stem>.pt`` (CPU state dict) and ``<stem>.json`` (card), each atomically.
 
@@ -93,21 +81,15 @@ def save_model(net: ContentNet, card: ModelCard, path: str | Path) -> ModelCard:
     weights = buffer.getvalue()
     card.analysis_version = analysis_version(weights, card)
     pt_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(pt_path, weights)
-    _write_atomic(json_path, (json.dumps(card.to_dict(), indent=2) + "\n").encode("utf-8"))
+    write_atomic(pt_path, weights)
+    write_atomic(json_path, (json.dumps(card.to_dict(), indent=2) + "\n").encode("utf-8"))
     log.info("saved model %s (%s, version %s) to %s", card.name, card.architecture, card.analysis_version, pt_path)
     return card
 
 
 def _read_weights(pt_path: Path) -> tuple[bytes, dict[str, torch.Tensor]]:
     """The raw bytes of a weights file and its state dict, loaded with ``weights_only=True``."""
-    try:
-        data = pt_path.read_bytes()
-    except FileNotFoundError:
-        raise ModelError(f"The model weights {pt_path} do not exist; the card next to it has no weights. "
-                         "Copy the .pt file beside the .json card or re-export the model.") from None
-    except OSError as exc:
-        raise ModelError(f"The model weights {pt_path} cannot be read ({exc}).") from exc
+    data = read_weight_bytes(pt_path)
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
