@@ -3,7 +3,9 @@
     cbrec-lib scan ~/Music                       # incremental, with a progress bar
     cbrec-lib similar ~/Music/song.flac -n 10
     cbrec-lib playlist ~/Music/a.mp3 ~/Music/b.ogg --length 25 --max-per-artist 2 -o mix.m3u8
-    cbrec-lib path ~/Music/a.mp3 ~/Music/b.ogg --length 10 -o walk.xspf
+    cbrec-lib path ~/Music/a.mp3 ~/Music/b.ogg --length 10 -o walk.xspf --save "Morning walk"
+    cbrec-lib playlists                          # saved playlists (from the app or --save)
+    cbrec-lib export "Morning walk" walk.m3u8    # a saved playlist, by name or id
 
 Global options choose the library folder (``--library``), the model (``--model``) and the device.
 Errors are printed as one sentence and exit with status 2; there are no tracebacks.
@@ -40,12 +42,13 @@ def _progress_bar():
     return update, close
 
 
-def _print_playlist(playlist, out: str | None) -> None:
+def _print_playlist(lib, playlist, args) -> None:
     for track, score in zip(playlist.tracks, playlist.scores, strict=True):
         print(f"{score:6.3f}  {track.display}  [{track.path}]")
-    if out:
-        written = playlist.write(out)
-        print(f"wrote {written}")
+    if args.output:
+        print(f"wrote {playlist.write(args.output)}")
+    if args.save:
+        print(f"saved as playlist {lib.save_playlist(playlist, args.save)} ({args.save!r})")
 
 
 def cmd_scan(lib, args) -> int:
@@ -79,13 +82,29 @@ def cmd_similar(lib, args) -> int:
 
 
 def cmd_playlist(lib, args) -> int:
-    _print_playlist(lib.playlist(args.seeds, length=args.length, max_per_artist=args.max_per_artist), args.output)
+    _print_playlist(lib, lib.playlist(args.seeds, length=args.length, max_per_artist=args.max_per_artist), args)
     return 0
 
 
 def cmd_path(lib, args) -> int:
-    _print_playlist(lib.path(args.start, args.end, length=args.length, max_per_artist=args.max_per_artist),
-                    args.output)
+    _print_playlist(lib, lib.path(args.start, args.end, length=args.length, max_per_artist=args.max_per_artist),
+                    args)
+    return 0
+
+
+def cmd_playlists(lib, args) -> int:
+    for pid, name, created in lib.playlists():
+        print(f"{pid}\t{created}\t{name}")
+    return 0
+
+
+def cmd_export(lib, args) -> int:
+    saved = lib.playlists()
+    matches = [pid for pid, name, _ in saved if str(pid) == args.playlist or name == args.playlist]
+    if not matches:
+        raise CbrecError(f"There is no saved playlist named or numbered {args.playlist!r}; "
+                         "see `cbrec-lib playlists`.")
+    print(f"wrote {lib.load_playlist(matches[-1]).write(args.output)}")
     return 0
 
 
@@ -130,7 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--length", type=int, default=25 if name == "playlist" else 10)
         p.add_argument("--max-per-artist", type=int)
         p.add_argument("-o", "--output", help="write the playlist (.m3u8 or .xspf)")
+        p.add_argument("--save", metavar="NAME", help="also save it in the library under NAME")
         p.set_defaults(func=cmd_playlist if name == "playlist" else cmd_path)
+
+    sub.add_parser("playlists", help="list saved playlists").set_defaults(func=cmd_playlists)
+    p = sub.add_parser("export", help="write a saved playlist (.m3u8 or .xspf)")
+    p.add_argument("playlist", help="saved playlist name or id")
+    p.add_argument("output")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

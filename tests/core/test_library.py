@@ -212,6 +212,13 @@ def test_cli_scan_and_clear_errors(tmp_path, music, test_model):
     out = subprocess.run(base + ["scan", "-q", str(music)], capture_output=True, text=True, cwd=REPO, timeout=180)
     assert out.returncode == 0, out.stderr
     assert f"{len(MUSIC)} added" in out.stdout
+    out = subprocess.run(base + ["playlist", str(music / "chords/a1.mp3"), "--length", "4", "--save", "mine"],
+                         capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0 and "saved as playlist" in out.stdout, out.stderr
+    out = subprocess.run(base + ["export", "mine", str(tmp_path / "mine.m3u8")], capture_output=True, text=True,
+                         cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "mine.m3u8").read_text(encoding="utf-8").count("#EXTINF") >= 3
     out = subprocess.run(base + ["similar", str(tmp_path / "missing.mp3")], capture_output=True, text=True,
                          cwd=REPO, timeout=120)
     assert out.returncode == 2 and "Traceback" not in out.stderr and out.stderr.startswith("cbrec-lib:")
