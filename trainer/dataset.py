@@ -35,16 +35,19 @@ class CropDataset(Dataset):
     its target ``targets[k]`` (f,) and ``k`` itself (to look up per-item WPE data).
 
     Crops are drawn from a generator seeded by ``(seed, epoch, k)``, so a run is reproducible for
-    any number of loader workers; call :meth:`set_epoch` before each epoch.
+    any number of loader workers; call :meth:`set_epoch` before each epoch. Augmentation (off by
+    default): a random gain of up to ``gain_db`` dB per crop, and a band of up to ``freq_mask``
+    mel bands silenced (SpecAugment-style; log-mel only).
     """
 
     def __init__(self, store: FeatureStore, rows: np.ndarray, targets: np.ndarray, window_steps: int,
-                 crops: int = 1, seed: int = 0) -> None:
+                 crops: int = 1, seed: int = 0, gain_db: float = 0.0, freq_mask: int = 0) -> None:
         if len(rows) != len(targets):
             raise ValueError(f"{len(rows)} rows but {len(targets)} targets")
         self.store, self.rows = store, np.asarray(rows, dtype=np.int64)
         self.targets = np.asarray(targets, dtype=np.float32)
         self.window_steps, self.crops, self.seed, self.epoch = int(window_steps), int(crops), int(seed), 0
+        self.gain_db, self.freq_mask = float(gain_db), int(freq_mask)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -57,7 +60,49 @@ class CropDataset(Dataset):
         last = max(self.store.steps - self.window_steps, 0)
         starts = rng.integers(0, last + 1, size=self.crops)
         x = np.stack([self.store.crop(self.rows[k], int(s), self.window_steps) for s in starts])
+        if self.gain_db or self.freq_mask:
+            x = self._augment(x, rng)
         return torch.from_numpy(x), torch.from_numpy(self.targets[k]), int(k)
+
+    def _augment(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Gain and frequency masking of ``(crops, C, T)`` crops, drawn per crop."""
+        logmel = self.store.spec.kind == "logmel"
+        for c in range(len(x)):
+            if self.gain_db:
+                g = 10.0 ** (rng.uniform(-self.gain_db, self.gain_db) / 10.0)      # power ratio
+                x[c] = np.log1p(g * np.expm1(x[c])) if logmel else x[c] * np.sqrt(g)
+            if self.freq_mask and logmel:
+                width = int(rng.integers(0, self.freq_mask + 1))
+                start = int(rng.integers(0, max(x.shape[1] - width, 0) + 1))
+                x[c, start:start + width] = 0.0                                    # log1p(0): silence
+        return x
+
+
+class GroupBatchSampler:
+    """Batches of ``per_group`` songs from each of ``batch_size // per_group`` groups (P x K
+    sampling), so every song meets other songs of its group; groups with fewer songs than
+    ``per_group`` are drawn with replacement. ``groups`` (n,) gives each dataset index's group."""
+
+    def __init__(self, groups: np.ndarray, batch_size: int, per_group: int = 2, seed: int = 0) -> None:
+        self.groups = np.asarray(groups)
+        self.members = [np.flatnonzero(self.groups == g) for g in np.unique(self.groups)]
+        self.per_group, self.n_groups = int(per_group), max(1, int(batch_size) // int(per_group))
+        self.seed, self.epoch = int(seed), 0
+        self.n_batches = max(1, len(self.groups) // (self.n_groups * self.per_group))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n_batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = np.random.default_rng([self.seed, self.epoch, 7])
+        for _ in range(self.n_batches):
+            chosen = rng.choice(len(self.members), size=min(self.n_groups, len(self.members)), replace=False)
+            batch = [rng.choice(self.members[g], size=self.per_group, replace=len(self.members[g]) < self.per_group)
+                     for g in chosen]
+            yield np.concatenate(batch).tolist()
 
 
 def _worker_init(worker_id: int) -> None:
@@ -69,10 +114,15 @@ def _worker_init(worker_id: int) -> None:
 
 
 def make_loader(ds: CropDataset, batch_size: int, num_workers: int = 0, seed: int = 0,
-                shuffle: bool = True, pin_memory: bool = False) -> DataLoader:
+                shuffle: bool = True, pin_memory: bool = False, groups: np.ndarray | None = None) -> DataLoader:
     """A loader of ``(x (b, crops, C, T), y (b, f), k (b,))`` batches; full batches only when
-    shuffling (batch norm needs more than one sample)."""
+    shuffling (batch norm needs more than one sample). With ``groups`` (len(ds),), batches come
+    from :class:`GroupBatchSampler` (call its ``set_epoch`` through ``loader.batch_sampler``)."""
     gen = torch.Generator().manual_seed(int(seed))
+    if groups is not None:
+        return DataLoader(ds, batch_sampler=GroupBatchSampler(groups, batch_size, seed=seed), num_workers=num_workers,
+                          pin_memory=pin_memory, worker_init_fn=_worker_init, persistent_workers=num_workers > 0,
+                          prefetch_factor=4 if num_workers > 0 else None)
     drop_last = shuffle and len(ds) > batch_size
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, generator=gen,
                       drop_last=drop_last, pin_memory=pin_memory, worker_init_fn=_worker_init,

@@ -50,7 +50,9 @@ class FitSettings:
     normalise_targets: bool = True  # unit-length targets (Dieleman 2014)
     similarity_weight: float = 0.0  # metric-learning term (trainer.objectives.similarity_loss)
     similarity_tau: float = 0.1
-    target_tau: float = 0.05
+    target_tau: float = 0.1
+    instance_weight: float = 0.0    # self-supervised term: crops of one song together (needs crops >= 2)
+    group_weight: float = 0.0       # metadata term: songs of one artist together (P x K batches)
     optimizer: str = "adamw"        # "adamw" or "sgd" (Nesterov momentum)
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -59,8 +61,11 @@ class FitSettings:
     warmup_epochs: int = 1
     epochs: int = 30
     patience: int = 6               # early stopping: epochs without a better validation loss
+    select_on: str = "objective"    # validation loss: "objective" (MSE/WPE) or "total" (+ weighted terms)
     batch_size: int = 32            # tracks per batch (each gives `crops` windows)
     crops: int = 1
+    gain_db: float = 0.0            # augmentation: random gain of up to +-gain_db dB per crop
+    freq_mask: int = 0              # augmentation: silence up to this many adjacent mel bands
     val_fraction: float = 0.1
     num_workers: int = 0
     device: str = "auto"
@@ -80,6 +85,8 @@ class FitSettings:
             raise ValueError(f"{where}: unknown architecture {s.architecture!r}; known: {sorted(ARCHITECTURES)}")
         if s.optimizer not in ("adamw", "sgd") or s.schedule not in ("cosine", "plateau", "constant"):
             raise ValueError(f"{where}: optimizer must be adamw|sgd and schedule cosine|plateau|constant")
+        if s.select_on not in ("objective", "total"):
+            raise ValueError(f"{where}: select_on must be 'objective' or 'total'")
         return s
 
     def model_config(self, output_dim: int) -> dict[str, Any]:
@@ -97,11 +104,13 @@ class FitSettings:
 @dataclass
 class Split:
     """Training or validation data: feature ``rows``, ``targets`` (n, f), item columns ``items``
-    (for WPE; position k of the split is item ``items[k]`` of the confidence matrix)."""
+    (for WPE; position k of the split is item ``items[k]`` of the confidence matrix) and, for the
+    group term, a group id per song ``groups`` (n,) (e.g. the artist)."""
 
     rows: np.ndarray
     targets: np.ndarray
     items: np.ndarray
+    groups: np.ndarray | None = None
 
 
 @dataclass
@@ -116,7 +125,9 @@ class FitResult:
 
 def _key(s: FitSettings, train: Split, val: Split) -> str:
     """Identity of a run for resuming: settings (minus RESUMABLE) and a digest of the data."""
-    d = {k: v for k, v in dataclasses.asdict(s).items() if k not in RESUMABLE}
+    default = FitSettings()
+    d = {k: v for k, v in dataclasses.asdict(s).items()          # non-default values only: adding a
+         if k not in RESUMABLE and (k == "architecture" or v != getattr(default, k))}   # setting keeps keys
     h = hashlib.sha256(json.dumps(d, sort_keys=True).encode())
     for arr in (train.rows, train.targets, val.rows):
         h.update(np.ascontiguousarray(arr).tobytes())
@@ -159,10 +170,13 @@ def predict(net: ContentNet, store: FeatureStore, rows: np.ndarray, window: int,
 
 
 def _validate(net: ContentNet, store: FeatureStore, val: Split, window: int, n_windows: int,
-              objective: Objective, device: torch.device) -> dict[str, float]:
+              objective: Objective, device: torch.device, select_on: str) -> dict[str, float]:
+    """Validation on window-averaged predictions: ``val_loss`` (what early stopping follows) and each part."""
     pred = torch.from_numpy(predict(net, store, val.rows, window, n_windows, device)).to(device)
-    loss, parts = objective(pred, torch.from_numpy(val.targets).to(device), torch.from_numpy(val.items))
-    return {"val_loss": float(loss), **{f"val_{k}": v for k, v in parts.items()}}
+    groups = torch.from_numpy(val.groups) if val.groups is not None else None
+    total, parts = objective(pred, torch.from_numpy(val.targets).to(device), torch.from_numpy(val.items), groups)
+    chosen = float(total) if select_on == "total" else parts[objective.kind]
+    return {"val_loss": chosen, **{f"val_{k}": v for k, v in parts.items()}}
 
 
 def _save(path: Path, obj: Any) -> None:
@@ -182,10 +196,13 @@ def fit(s: FitSettings, store: FeatureStore, train: Split, val: Split, ckpt_dir:
     net = build_net(s.architecture, config["params"]).to(device)
     window = window_steps(store, config["window_seconds"])
     n_eval = s.eval_windows or max(1, store.steps // window)
-    objective = Objective(s.objective, s.similarity_weight, s.similarity_tau, s.target_tau,
-                          wpe.to(device) if wpe is not None else None)
-    ds = CropDataset(store, train.rows, train.targets, window, s.crops, s.seed)
-    loader = make_loader(ds, s.batch_size, s.num_workers, s.seed, pin_memory=device.type == "cuda")
+    objective = Objective(s.objective, s.similarity_weight, s.similarity_tau, s.target_tau, s.instance_weight,
+                          s.group_weight, wpe.to(device) if wpe is not None else None)
+    groups = train.groups if s.group_weight > 0 else None
+    if s.group_weight > 0 and groups is None:
+        raise ValueError("group_weight needs a group (artist) for every training song")
+    ds = CropDataset(store, train.rows, train.targets, window, s.crops, s.seed, s.gain_db, s.freq_mask)
+    loader = make_loader(ds, s.batch_size, s.num_workers, s.seed, pin_memory=device.type == "cuda", groups=groups)
     opt, amp = _optimiser(s, net), s.amp and device.type == "cuda"
     sched = _schedule(s, opt, len(loader))
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
@@ -205,11 +222,14 @@ def fit(s: FitSettings, store: FeatureStore, train: Split, val: Split, ckpt_dir:
         else:
             log.info("checkpoint in %s is for other settings or data; starting afresh", ckpt_dir)
     metrics_file = ckpt_dir / "metrics.jsonl"
-    started, stop = time.monotonic() - state["seconds"], ""
+    started = time.monotonic() - state["seconds"]
+    stop = "early stopping" if state["bad"] >= s.patience else ""
     while state["epoch"] < s.epochs and not stop:
         epoch = state["epoch"]
         net.train()
         ds.set_epoch(epoch)
+        if groups is not None:
+            loader.batch_sampler.set_epoch(epoch)
         totals: dict[str, float] = {}
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{s.epochs}", unit="batch", disable=not show_progress, leave=False)
         for x, y, k in bar:
@@ -217,9 +237,10 @@ def fit(s: FitSettings, store: FeatureStore, train: Split, val: Split, ckpt_dir:
             x = x.flatten(0, 1).to(device, non_blocking=True)
             y = y.repeat_interleave(crops, dim=0).to(device)
             items = torch.from_numpy(train.items[k.numpy()]).repeat_interleave(crops)
+            grp = torch.from_numpy(groups[k.numpy()]).repeat_interleave(crops) if groups is not None else None
             with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
                 pred = net(x)
-            loss, parts = objective(pred, y, items)
+            loss, parts = objective(pred, y, items, grp)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -234,7 +255,7 @@ def fit(s: FitSettings, store: FeatureStore, train: Split, val: Split, ckpt_dir:
                 stop = "time budget"
                 break
         n = max(totals.pop("batches", 1), 1)
-        vm = _validate(net, store, val, window, n_eval, objective, device)
+        vm = _validate(net, store, val, window, n_eval, objective, device, s.select_on)
         if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
             sched.step(vm["val_loss"])
         state["epoch"], state["seconds"] = epoch + 1, time.monotonic() - started

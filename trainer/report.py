@@ -30,6 +30,12 @@ def _run_label(summary: dict[str, Any]) -> str:
     label = f"CNN {summary['architecture']} ({summary['objective'].upper()}"
     if summary.get("similarity_weight"):
         label += f" + {summary['similarity_weight']:g} x similarity"
+    if summary.get("instance_weight"):
+        label += f" + {summary['instance_weight']:g} x instance"
+    if summary.get("group_weight"):
+        label += f" + {summary['group_weight']:g} x artist"
+    if summary.get("augment"):
+        label += ", augmented"
     return label + ")"
 
 

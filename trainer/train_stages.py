@@ -149,6 +149,17 @@ def training_rows(ctx: Context, store: Any, row_items: np.ndarray, val_fraction:
     return {"train": np.sort(perm[n_val:]), "val": np.sort(perm[:n_val]), "test": test}
 
 
+def artist_groups(ctx: Context, row_items: np.ndarray) -> np.ndarray:
+    """An int group per feature row: the MSD artist of its item (``track_metadata.db``); songs
+    without a known artist get a group of their own."""
+    from trainer.data.msd import read_track_metadata
+    meta = read_track_metadata(data_paths(ctx)["msd_dir"] / "track_metadata.db", ("artist_id",))
+    tracks = np.load(ctx.dir("match") / "item_tracks.npy").tolist()
+    names = [meta.get(tracks[i], (None,))[0] for i in row_items]
+    ids = {a: k for k, a in enumerate(sorted({a for a in names if a}))}
+    return np.array([ids[a] if a else len(ids) + r for r, a in enumerate(names)], dtype=np.int64)
+
+
 def _wpe_data(ctx: Context, items: np.ndarray) -> Any:
     from trainer.objectives import WPEData
     from trainer.wmf import confidence, load_factors
@@ -167,7 +178,9 @@ def _fit_one(ctx: Context, name: str, s: Any) -> dict[str, Any]:
     used = np.concatenate([rows["train"], rows["val"]])          # WPE columns: train + val items
     col = np.full(len(store), -1, dtype=np.int64)
     col[used] = np.arange(len(used))
-    train, val = (Split(rows[p], y[row_items[rows[p]]], col[rows[p]]) for p in ("train", "val"))
+    groups = artist_groups(ctx, row_items) if s.group_weight > 0 else None
+    train, val = (Split(rows[p], y[row_items[rows[p]]], col[rows[p]], None if groups is None else groups[rows[p]])
+                  for p in ("train", "val"))
     wpe = _wpe_data(ctx, row_items[used]) if s.objective == "wpe" else None
     out = ctx.dir("fit") / name
     result = fit(s, store, train, val, ctx.out_dir / "cache" / "fit" / name, out, wpe, ctx.show_progress)
@@ -180,7 +193,9 @@ def _fit_one(ctx: Context, name: str, s: Any) -> dict[str, Any]:
     card = {"architecture": s.architecture, **result.config, "settings": asdict(s)}
     (out / "card_config.json").write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
     return {**result.summary, "objective": s.objective, "architecture": s.architecture,
-            "similarity_weight": s.similarity_weight, "test_items": len(rows["test"])}
+            "similarity_weight": s.similarity_weight, "instance_weight": s.instance_weight,
+            "group_weight": s.group_weight,
+            "augment": bool(s.gain_db or s.freq_mask), "test_items": len(rows["test"])}
 
 
 def _run_fit(ctx: Context) -> dict[str, Any]:

@@ -13,11 +13,11 @@ import torch
 
 import trainer.train_stages  # noqa: F401 - registers the part-2 stages
 from trainer.config import config_from_dict
-from trainer.dataset import CropDataset, make_loader
+from trainer.dataset import CropDataset, GroupBatchSampler, make_loader
 from trainer.export import export_model
 from trainer.features import FeatureSpec, FeatureStore, extract_features
 from trainer.fit import FitSettings, Split, fit
-from trainer.objectives import Objective, WPEData, similarity_loss, wpe_loss
+from trainer.objectives import Objective, WPEData, group_loss, instance_loss, similarity_loss, wpe_loss
 from trainer.pipeline import Context, run_pipeline
 
 TINY_DIELEMAN = {"channels": [6, 6, 6, 6], "dense": [12]}
@@ -131,6 +131,14 @@ def test_objective_parts_and_similarity_prefers_matching_structure() -> None:
     assert similarity_loss(t, t) < similarity_loss(torch.randn(6, 4), t)
     loss, parts = Objective("mse", similarity_weight=1.0)(t, t, torch.arange(6))
     assert parts["mse"] == pytest.approx(0.0, abs=1e-6) and "similarity" in parts
+    items = torch.tensor([0, 0, 1, 1, 2, 2])
+    grouped = torch.nn.functional.normalize(torch.eye(3)[items] + 0.01 * torch.randn(6, 3), dim=1)
+    assert instance_loss(grouped, items) < 0.01 < instance_loss(torch.randn(6, 3), items)
+    loss, parts = Objective("mse", instance_weight=1.0)(grouped, grouped, items)
+    assert set(parts) == {"mse", "instance"}
+    songs, artists = torch.arange(6), torch.tensor([0, 0, 1, 1, 2, 2])
+    by_artist = torch.nn.functional.normalize(torch.eye(3)[artists] + 0.01 * torch.randn(6, 3), dim=1)
+    assert group_loss(by_artist, songs, artists) < group_loss(torch.randn(6, 3), songs, artists)
     with pytest.raises(ValueError):
         Objective("wpe")
 
@@ -144,3 +152,12 @@ def test_crops_are_seeded_and_loader_batches(experiment: Context) -> None:
     assert a.shape == (2, 128, 50) and torch.equal(a, b)
     x, y, k = next(iter(make_loader(ds, batch_size=4, seed=0)))
     assert x.shape == (4, 2, 128, 50) and y.shape == (4, 3) and k.shape == (4,)
+
+
+def test_group_batches_pair_songs_of_one_group() -> None:
+    groups = np.repeat(np.arange(10), 3)
+    sampler = GroupBatchSampler(groups, batch_size=8, per_group=2, seed=0)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 3
+    for b in batches:
+        assert len(b) == 8 and all(np.sum(groups[b] == g) == 2 for g in np.unique(groups[b]))
