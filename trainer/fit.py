@@ -52,7 +52,8 @@ class FitSettings:
     similarity_tau: float = 0.1
     target_tau: float = 0.1
     instance_weight: float = 0.0    # self-supervised term: crops of one song together (needs crops >= 2)
-    group_weight: float = 0.0       # metadata term: songs of one artist together (P x K batches)
+    group_weight: float = 0.0       # metadata term: songs of one group together (P x K batches)
+    group_by: str = "artist"        # "artist"/"album" (MSD), "top_tag" (Last.fm), "source" (labelled library)
     optimizer: str = "adamw"        # "adamw" or "sgd" (Nesterov momentum)
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -61,7 +62,8 @@ class FitSettings:
     warmup_epochs: int = 1
     epochs: int = 30
     patience: int = 6               # early stopping: epochs without a better validation loss
-    select_on: str = "objective"    # validation loss: "objective" (MSE/WPE) or "total" (+ weighted terms)
+    select_on: str = "objective"    # keep the epoch of best "objective" (val MSE/WPE), best "total"
+                                    # (+ weighted terms), or the "last" epoch
     batch_size: int = 32            # tracks per batch (each gives `crops` windows)
     crops: int = 1
     gain_db: float = 0.0            # augmentation: random gain of up to +-gain_db dB per crop
@@ -85,8 +87,8 @@ class FitSettings:
             raise ValueError(f"{where}: unknown architecture {s.architecture!r}; known: {sorted(ARCHITECTURES)}")
         if s.optimizer not in ("adamw", "sgd") or s.schedule not in ("cosine", "plateau", "constant"):
             raise ValueError(f"{where}: optimizer must be adamw|sgd and schedule cosine|plateau|constant")
-        if s.select_on not in ("objective", "total"):
-            raise ValueError(f"{where}: select_on must be 'objective' or 'total'")
+        if s.select_on not in ("objective", "total", "last"):
+            raise ValueError(f"{where}: select_on must be 'objective', 'total' or 'last'")
         return s
 
     def model_config(self, output_dim: int) -> dict[str, Any]:
@@ -222,6 +224,9 @@ def fit(s: FitSettings, store: FeatureStore, train: Split, val: Split, ckpt_dir:
         else:
             log.info("checkpoint in %s is for other settings or data; starting afresh", ckpt_dir)
     metrics_file = ckpt_dir / "metrics.jsonl"
+    if state["epoch"] == 0:                          # a fresh run: no lines or weights of an older one
+        metrics_file.unlink(missing_ok=True)
+        (ckpt_dir / "best.pt").unlink(missing_ok=True)
     started = time.monotonic() - state["seconds"]
     stop = "early stopping" if state["bad"] >= s.patience else ""
     while state["epoch"] < s.epochs and not stop:
@@ -259,7 +264,7 @@ def fit(s: FitSettings, store: FeatureStore, train: Split, val: Split, ckpt_dir:
         if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
             sched.step(vm["val_loss"])
         state["epoch"], state["seconds"] = epoch + 1, time.monotonic() - started
-        if vm["val_loss"] < state["best"] - 1e-6:
+        if vm["val_loss"] < state["best"] - 1e-6 or s.select_on == "last":
             state.update(best=vm["val_loss"], best_epoch=epoch + 1, bad=0)
             _save(ckpt_dir / "best.pt", {k: v.detach().cpu() for k, v in net.state_dict().items()})
         else:

@@ -12,8 +12,8 @@ other songs' windows should match the softmax over the *collaborative-filtering*
 their target factors, so songs that share listeners are pulled together. It uses no labels
 beyond the usage data the factors come from. The instance term is self-supervised: crops of one
 song should be nearer to each other than to other songs (multiple-crop augmentation). A third,
-the group term, is supervised by metadata the MSD has for every track (the artist): songs of one
-artist together, as in artist-label representation learning.
+the group term, is supervised by metadata of the MSD (a track's artist, or its top Last.fm tag):
+songs of one group together, as in artist- or tag-label representation learning.
 """
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ def _run_label(summary: dict[str, Any]) -> str:
     if summary.get("instance_weight"):
         label += f" + {summary['instance_weight']:g} x instance"
     if summary.get("group_weight"):
-        label += f" + {summary['group_weight']:g} x artist"
+        label += f" + {summary['group_weight']:g} x {summary.get('group_by', 'artist').replace('_', ' ')}"
     if summary.get("augment"):
         label += ", augmented"
     return label + ")"

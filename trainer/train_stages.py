@@ -149,13 +149,36 @@ def training_rows(ctx: Context, store: Any, row_items: np.ndarray, val_fraction:
     return {"train": np.sort(perm[n_val:]), "val": np.sort(perm[:n_val]), "test": test}
 
 
-def artist_groups(ctx: Context, row_items: np.ndarray) -> np.ndarray:
-    """An int group per feature row: the MSD artist of its item (``track_metadata.db``); songs
-    without a known artist get a group of their own."""
-    from trainer.data.msd import read_track_metadata
-    meta = read_track_metadata(data_paths(ctx)["msd_dir"] / "track_metadata.db", ("artist_id",))
+def song_groups(ctx: Context, row_items: np.ndarray, group_by: str) -> np.ndarray:
+    """An int group per feature row for the group term: the item's MSD artist or album (release,
+    ``track_metadata.db``), its top Last.fm tag (``lastfm_tags.db``, the tag of highest value), or,
+    in a world simulated from a labelled library, its source (the album it ships on: labels.tsv).
+    Songs without one get a group of their own."""
     tracks = np.load(ctx.dir("match") / "item_tracks.npy").tolist()
-    names = [meta.get(tracks[i], (None,))[0] for i in row_items]
+    p = data_paths(ctx)
+    if group_by in ("artist", "album"):
+        from trainer.data.msd import read_track_metadata
+        column = "artist_id" if group_by == "artist" else "release"
+        meta = read_track_metadata(p["msd_dir"] / "track_metadata.db", (column,))
+        label = {t: v[0] for t, v in meta.items() if v[0]}
+    elif group_by == "source":
+        if p["world"] is None:
+            raise StageError("group_by = 'source' needs a simulated world built from a labelled library")
+        world = json.loads((p["world"] / "world.json").read_text(encoding="utf-8"))
+        label = {s["msd_track_id"]: s["genre_name"] for s in world["songs"] if s["msd_track_id"]}
+    elif group_by == "top_tag":
+        from trainer.data.lastfm_tags import read_lastfm_tags_db
+        if p["lastfm_tags"] is None or not p["lastfm_tags"].exists():
+            raise StageError("group_by = 'top_tag' needs lastfm_tags.db ([data] lastfm_tags)")
+        pairs = read_lastfm_tags_db(p["lastfm_tags"])
+        best: dict[int, tuple[float, int]] = {}
+        for t, g, v in zip(pairs.track_idx.tolist(), pairs.tag_idx.tolist(), pairs.values.tolist(), strict=True):
+            if v > best.get(t, (-1.0, 0))[0]:
+                best[t] = (v, g)
+        label = {pairs.track_ids[t]: pairs.tags[g] for t, (_, g) in best.items()}
+    else:
+        raise StageError(f"group_by must be 'artist', 'album', 'top_tag' or 'source', not {group_by!r}")
+    names = [label.get(tracks[i]) for i in row_items]
     ids = {a: k for k, a in enumerate(sorted({a for a in names if a}))}
     return np.array([ids[a] if a else len(ids) + r for r, a in enumerate(names)], dtype=np.int64)
 
@@ -178,7 +201,7 @@ def _fit_one(ctx: Context, name: str, s: Any) -> dict[str, Any]:
     used = np.concatenate([rows["train"], rows["val"]])          # WPE columns: train + val items
     col = np.full(len(store), -1, dtype=np.int64)
     col[used] = np.arange(len(used))
-    groups = artist_groups(ctx, row_items) if s.group_weight > 0 else None
+    groups = song_groups(ctx, row_items, s.group_by) if s.group_weight > 0 else None
     train, val = (Split(rows[p], y[row_items[rows[p]]], col[rows[p]], None if groups is None else groups[rows[p]])
                   for p in ("train", "val"))
     wpe = _wpe_data(ctx, row_items[used]) if s.objective == "wpe" else None
@@ -194,7 +217,7 @@ def _fit_one(ctx: Context, name: str, s: Any) -> dict[str, Any]:
     (out / "card_config.json").write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
     return {**result.summary, "objective": s.objective, "architecture": s.architecture,
             "similarity_weight": s.similarity_weight, "instance_weight": s.instance_weight,
-            "group_weight": s.group_weight,
+            "group_weight": s.group_weight, "group_by": s.group_by,
             "augment": bool(s.gain_db or s.freq_mask), "test_items": len(rows["test"])}
 
 
