@@ -141,9 +141,12 @@ def eval_windows(store: FeatureStore, rows: np.ndarray, window: int, n_windows: 
 
 def loader_throughput(loader: DataLoader, max_batches: int = 50, warmup: int = 2) -> dict[str, float]:
     """Samples (windows) per second the loader alone delivers: ``{"samples_per_s", "batches", "seconds"}``."""
-    it = iter(loader)
+    def forever() -> Iterator:
+        while True:
+            yield from loader                  # epochs back to back until max_batches
+    it = forever()
     for _ in range(warmup):
-        next(it, None)
+        next(it)
     n = batches = 0
     t0 = time.perf_counter()
     for x, _, _ in it:
