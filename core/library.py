@@ -115,13 +115,17 @@ class Library:
         listed in ``report.failed`` with a reason; the scan itself does not raise for files."""
         started = time.monotonic()
         roots = [os.path.abspath(os.path.expanduser(os.fspath(f))) for f in (folders or self.folders())]
+        known_folders = set(self.store.folders())
         for root in roots:
-            if root not in self.store.folders():
+            if root not in known_folders:
                 self.store.add_folder(root)
         entries, walk_failed = scanning.walk(roots, exclude)
-        plan = scanning.plan(entries, walk_failed, roots, self.store.file_states(), self.store.failure_states(),
+        failures = self.store.failure_states()
+        plan = scanning.plan(entries, walk_failed, roots, self.store.file_states(), failures,
                              self.store.fingerprints_with_vectors(self.analysis_version))
-        self._apply_file_changes(plan, {e.path for e in entries}, roots)
+        on_disk = {e.path for e in entries}
+        stale_failures = [p for p in failures if p not in on_disk and scanning.is_under(p, roots)]
+        self._apply_file_changes(plan, stale_failures)
         embedder = self.embedder if plan.tasks else None  # an unchanged library never loads the network
         outcome = analyse(plan.tasks, self.store, embedder, self.settings, progress, cancel, on_tracks)
         return ScanReport(added=outcome.added, updated=outcome.updated + [e.path for e in plan.touched],
@@ -130,9 +134,8 @@ class Library:
                           unchanged=plan.unchanged, cancelled=outcome.cancelled,
                           seconds=time.monotonic() - started)
 
-    def _apply_file_changes(self, plan: scanning.ScanPlan, on_disk: set[str], roots: list[str]) -> None:
-        """Commit moves, removals and metadata-only changes before any audio is decoded."""
-        stale_failures = [p for p in self.store.failure_states() if p not in on_disk and scanning._under(p, roots)]
+    def _apply_file_changes(self, plan: scanning.ScanPlan, stale_failures: list[str]) -> None:
+        """Commit moves, removals, metadata-only changes and forgotten failures before decoding."""
         if not (plan.moved or plan.removed or plan.touched or stale_failures):
             return
         with self.store.transaction() as conn:
@@ -154,7 +157,7 @@ class Library:
         root = os.path.abspath(os.path.expanduser(os.fspath(path)))
         self.store.remove_folder(root)
         others = self.store.folders()
-        doomed = [p for p in self.store.file_states() if scanning._under(p, [root]) and not scanning._under(p, others)]
+        doomed = [p for p in self.store.file_states() if scanning.is_under(p, [root]) and not scanning.is_under(p, others)]
         with self.store.transaction() as conn:
             self.store.remove_paths(conn, doomed)
 

@@ -134,7 +134,8 @@ def walk(folders: Iterable[str], exclude: Sequence[str] = ()) -> tuple[list[File
     return entries, failed
 
 
-def _under(path: str, folders: Sequence[str]) -> bool:
+def is_under(path: str, folders: Sequence[str]) -> bool:
+    """True when ``path`` is one of ``folders`` or inside one of them."""
     return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
 
 
@@ -149,7 +150,7 @@ def plan(entries: list[FileEntry], walk_failed: list[tuple[str, str]], folders: 
     result = ScanPlan(failed=list(walk_failed))
     roots = [os.path.abspath(os.path.expanduser(f)) for f in folders]
     on_disk = {e.path for e in entries}
-    gone = {p: s for p, s in known.items() if p not in on_disk and _under(p, roots)}
+    gone = {p: s for p, s in known.items() if p not in on_disk and is_under(p, roots)}
     gone_by_fp: dict[str, list[str]] = {}
     for path, state in sorted(gone.items()):
         gone_by_fp.setdefault(state.fingerprint, []).append(path)
