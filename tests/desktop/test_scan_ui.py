@@ -60,8 +60,9 @@ def test_first_run_offers_music_folder_then_scans_it(make_window, settings, musi
 
 
 def test_cancel_stops_quickly_and_keeps_analysed_tracks(make_window, settings, tmp_path, qtbot):
-    many = [(f"x/{i:02d}.flac", ("chord", "noise", "drums")[i % 3], 100 + i, f"A{i % 4}", f"Song {i}", "Alb")
-            for i in range(24)]
+    # enough work that the scan cannot finish before the click lands (24 files once did, in 0.75 s)
+    many = [(f"x/{i:03d}.flac", ("chord", "noise", "drums")[i % 3], 100 + i, f"A{i % 4}", f"Song {i}", "Alb")
+            for i in range(160)]
     music = make_music(tmp_path / "many", many, seconds=3.0, broken=False)
     settings.workers = 1
     win = make_window(settings)
