@@ -1,6 +1,6 @@
 """Analysis throughput, memory, rescan and query latency of cbrec, with Musly and bliss beside it.
 
-    python benchmarks/analyze.py [--corpus /tmp/cbrec-dev-corpus] [--model M.pt] [--peers musly,bliss]
+    python benchmarks/analyze.py [--corpus /tmp/cbrec-dev-corpus [MORE ...]] [--model M.pt] [--peers musly,bliss]
 
 Needs the dev corpus (``../shared/tools/build_dev_corpus.sh``) and, for the peers,
 ``pip install -r benchmarks/requirements.txt``. Prints one table. Targets (issue 2): ≥ 25
@@ -73,18 +73,31 @@ def run_measured(cmd: list[str]) -> tuple[dict, int]:
     return json.loads(out.strip().splitlines()[-1]), peak[0]
 
 
-def child_scan(library: str, model: str, folder: str, workers: int) -> None:
-    """(child process) scan ``folder`` into a fresh library, then rescan it unchanged."""
+def child_scan(library: str, model: str, folders: list[str], workers: int) -> None:
+    """(child process) scan ``folders`` into a fresh library, then rescan it unchanged.
+
+    Also reports when the first vectors were committed (after the workers started, torch was
+    imported and the network loaded) and the rate from then on: the rate a large library sees.
+    """
     from core import Library
+
+    first_commit: list[tuple[float, int]] = []
+
+    def on_progress(p) -> None:
+        if p.phase == "analysing" and p.done and not first_commit:
+            first_commit.append((time.monotonic() - started, p.done))
 
     with Library.open(library, model, device="cpu", workers=workers) as lib:
         started = time.monotonic()
-        report = lib.scan([folder])
+        report = lib.scan(folders, progress=on_progress)
         first = time.monotonic() - started
         started = time.monotonic()
         again = lib.scan([folder])
         rescan = time.monotonic() - started
+    t_first, n_first = first_commit[0] if first_commit else (first, 0)
     print(json.dumps({"analysed": len(report.added), "failed": len(report.failed), "seconds": first,
+                      "first_commit_seconds": t_first,
+                      "steady_rate": (len(report.added) - n_first) / max(first - t_first, 1e-9),
                       "rescan_seconds": rescan, "rescan_unchanged": again.unchanged}))
 
 
@@ -173,16 +186,17 @@ def bench_rescan_10k(model: str, source: Path, tmp: Path, n: int = 10_000) -> fl
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--corpus", default="/tmp/cbrec-dev-corpus")
+    ap.add_argument("--corpus", nargs="+", default=["/tmp/cbrec-dev-corpus"],
+                    help="one or more corpus folders (each with a library/ inside)")
     ap.add_argument("--model", help="model .pt (default: the bundled model; --untrained for speed only)")
     ap.add_argument("--untrained", action="store_true", help="time a freshly initialised default model")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--peers", default="musly,bliss")
     ap.add_argument("--latency-n", type=int, default=100_000)
-    ap.add_argument("--child-scan", nargs=3, metavar=("LIB", "MODEL", "FOLDER"), help=argparse.SUPPRESS)
+    ap.add_argument("--child-scan", nargs="+", metavar="LIB MODEL FOLDER", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_scan:
-        return child_scan(*args.child_scan, args.workers)
+        return child_scan(args.child_scan[0], args.child_scan[1], args.child_scan[2:], args.workers)
 
     from core.model import default_model_path
 
@@ -190,13 +204,13 @@ def main() -> None:
     model = args.model or (str(untrained_model(tmp)) if args.untrained else str(default_model_path() or ""))
     if not model:
         raise SystemExit("no bundled model: pass --model or --untrained")
-    folder = Path(args.corpus) / "library"
-    paths = sorted(str(p) for p in folder.rglob("*") if p.is_file())
+    folders = [Path(c) / "library" for c in args.corpus]
+    paths = sorted(str(p) for folder in folders for p in folder.rglob("*") if p.is_file())
     if not paths:
-        raise SystemExit(f"no corpus at {folder}: run ../shared/tools/build_dev_corpus.sh")
+        raise SystemExit(f"no corpus at {folders[0]}: run ../shared/tools/build_dev_corpus.sh")
 
     scan, peak = run_measured([sys.executable, __file__, "--workers", str(args.workers),
-                               "--child-scan", str(tmp / "lib"), model, str(folder)])
+                               "--child-scan", str(tmp / "lib"), model, *map(str, folders)])
     rate = scan["analysed"] / scan["seconds"]
     rows = [("cbrec scan (CPU)", scan["analysed"], scan["seconds"], rate, 1.0, peak)]
     for name in [p for p in args.peers.split(",") if p]:
@@ -215,6 +229,8 @@ def main() -> None:
     print(f"{'system':<40} {'tracks':>6} {'seconds':>8} {'tracks/s':>9} {'cbrec x':>8} {'peak RSS':>9}")
     for name, n, secs, r, ratio, rss in rows:
         print(f"{name:<40} {n:>6} {secs:>8.1f} {r:>9.2f} {ratio:>8.2f} {rss / 2**20:>7.0f}MB")
+    print(f"cbrec: first vectors committed after {scan['first_commit_seconds']:.1f} s (workers start, torch"
+          f" import, model load); from then on {scan['steady_rate']:.2f} tracks/s")
     print(f"rescan unchanged ({scan['rescan_unchanged']} corpus files): {scan['rescan_seconds']:.2f} s;"
           f" 10,000 files: {rescan10k:.2f} s")
     print(f"{args.latency_n:,} vectors: index build {latency['index_build_s']:.1f} s, similar {latency['similar_ms']:.2f}"

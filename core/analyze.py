@@ -1,19 +1,23 @@
 """Analyse files: decode in isolated worker processes, batch inference, commit as we go.
 
 Each batch of results is written in one transaction, so a scan killed at any moment loses at
-most the batch in flight, and the next scan resumes with the files not yet committed.
+most the two batches in flight (one being decoded, one in the model), and the next scan
+resumes with the files not yet committed.
 """
 from __future__ import annotations
 
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from core.model.card import ModelCard
 from core.pool import IsolatedPool, TaskResult
 from core.progress import CancelToken, ProgressCallback, ProgressMeter
 from core.scan import AnalysisTask
@@ -45,59 +49,110 @@ class AnalysisSettings:
     flush_seconds: float = 0.5
 
 
-class _Batcher:
-    """Collects decoded files, runs the model on them together and commits them."""
+@dataclass
+class _Batch:
+    """Decoded files waiting for their vectors, and the failures that travel with them."""
 
-    def __init__(self, store: Store, embedder, outcome: AnalysisOutcome, meter: ProgressMeter,
-                 on_tracks: Callable[[list[Track]], None] | None) -> None:
-        self.store, self.embedder, self.outcome, self.meter = store, embedder, outcome, meter
-        self.on_tracks = on_tracks
-        self.done: list[tuple[AnalysisTask, dict]] = []
-        self.failed: list[tuple[AnalysisTask, str]] = []
+    done: list[tuple[AnalysisTask, dict]]
+    failed: list[tuple[AnalysisTask, str]]
+    vectors: Future | None = None  # -> {path: vector} from the inference thread
+
+
+class _Batcher:
+    """Collects decoded files, runs the model on them together and commits them.
+
+    Inference runs on a background thread: while the model works on one batch the scan thread
+    keeps reading decoded files from the workers (which otherwise stall with a finished result
+    they cannot hand over). The first job on that thread loads the network, so importing torch
+    overlaps the first decoding. At most ``max_in_flight`` batches wait for the model; batches
+    are committed in order, and everything that touches SQLite or calls back stays on the scan
+    thread.
+    """
+
+    def __init__(self, store: Store, version: str, load_embedder: Callable[[], Any], outcome: AnalysisOutcome,
+                 meter: ProgressMeter, on_tracks: Callable[[list[Track]], None] | None, threads: int = 1,
+                 max_in_flight: int = 4) -> None:
+        self.store, self.version, self.load_embedder = store, version, load_embedder
+        self.outcome, self.meter = outcome, meter
+        self.on_tracks, self.threads, self.max_in_flight = on_tracks, threads, max_in_flight
+        self.current = _Batch([], [])
+        self.in_flight: deque[_Batch] = deque()
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="cbrec-inference")
+        self.loaded = self.executor.submit(load_embedder)
         self.last_flush = time.monotonic()
 
     def add(self, task: AnalysisTask, result: TaskResult) -> None:
         if result.ok:
-            self.done.append((task, result.value))
+            self.current.done.append((task, result.value))
         else:
-            self.failed.append((task, result.reason))
+            self.current.failed.append((task, result.reason))
 
     def __len__(self) -> int:
-        return len(self.done) + len(self.failed)
+        return len(self.current.done) + len(self.current.failed)
 
     def flush(self) -> None:
-        if not len(self):
-            return
-        items = self._embed()
+        """Send the collected files to the model; commit the batches it has finished."""
+        if len(self):
+            batch, self.current = self.current, _Batch([], [])
+            needing = [(t, v["windows"]) for t, v in batch.done if v["windows"] is not None]
+            if needing:
+                batch.vectors = self.executor.submit(self._vectors, needing)
+            self.in_flight.append(batch)
+            self.last_flush = time.monotonic()
+        self.commit_ready()
+
+    def commit_ready(self) -> None:
+        """Commit finished batches in order; wait for the oldest while too many are queued."""
+        while self.in_flight:
+            head = self.in_flight[0]
+            if head.vectors is not None and not head.vectors.done() and len(self.in_flight) <= self.max_in_flight:
+                return
+            self.in_flight.popleft()
+            self._commit(head, head.vectors.result() if head.vectors is not None else {})
+
+    def finish(self) -> None:
+        """Commit everything collected or in flight (waits for the model)."""
+        self.flush()
+        while self.in_flight:
+            head = self.in_flight.popleft()
+            self._commit(head, head.vectors.result() if head.vectors is not None else {})
+
+    def shutdown(self) -> None:
+        """Stop the inference thread (after its current batch)."""
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def _vectors(self, needing: list[tuple[AnalysisTask, np.ndarray]]) -> dict[str, np.ndarray]:
+        """(inference thread) the model's vector for each decoded file, by path."""
+        embedder = self.loaded.result()
+        import torch
+
+        torch.set_num_threads(self.threads)  # the thread count is per thread with OpenMP
+        batch = np.stack([w for _, w in needing]).astype(np.float32, copy=False)
+        return {task.entry.path: vec for (task, _), vec in zip(needing, embedder.embed(batch), strict=True)}
+
+    def _commit(self, batch: _Batch, vectors: dict[str, np.ndarray]) -> None:
+        items = self._items(batch, vectors)
         with self.store.transaction() as conn:
-            ids = self.store.upsert_tracks(conn, items, self.embedder.version)
-            for task, reason in self.failed:
+            ids = self.store.upsert_tracks(conn, items, self.version)
+            for task, reason in batch.failed:
                 e = task.entry
                 self.store.record_failure(conn, e.path, e.size, e.mtime_ns, reason)
-        for task, reason in self.failed:
+        for task, reason in batch.failed:
             self.outcome.failed.append((task.entry.path, reason))
-        n = len(self)
-        last = (self.done[-1][0] if self.done else self.failed[-1][0]).entry.path
-        self.done, self.failed = [], []
-        self.last_flush = time.monotonic()
+        n = len(batch.done) + len(batch.failed)
+        last = (batch.done[-1][0] if batch.done else batch.failed[-1][0]).entry.path
         if self.on_tracks and ids:
-            tracks = self.store.tracks_by_id(ids, self.embedder.version)
+            tracks = self.store.tracks_by_id(ids, self.version)
             self.on_tracks([tracks[i] for i in ids if i in tracks])
         self.meter.advance(n, current=last)
 
-    def _embed(self) -> list[NewTrack]:
-        """Run the model over the decoded windows; files whose vector is not finite fail."""
-        needing = [(t, v) for t, v in self.done if v["windows"] is not None]
-        vectors: dict[str, np.ndarray] = {}
-        if needing:
-            batch = np.stack([v["windows"] for _, v in needing]).astype(np.float32, copy=False)
-            for (task, _), vec in zip(needing, self.embedder.embed(batch), strict=True):
-                vectors[task.entry.path] = vec
+    def _items(self, batch: _Batch, vectors: dict[str, np.ndarray]) -> list[NewTrack]:
+        """Rows to store; files whose vector is not finite move to ``batch.failed``."""
         items = []
-        for task, value in self.done:
+        for task, value in batch.done:
             vec = vectors.get(task.entry.path)
             if vec is not None and not np.all(np.isfinite(vec)):
-                self.failed.append((task, "the model produced an invalid vector for this audio"))
+                batch.failed.append((task, "the model produced an invalid vector for this audio"))
                 continue
             e = task.entry
             items.append(NewTrack(e.path, e.size, e.mtime_ns, task.fingerprint, value["tags"], vec))
@@ -105,40 +160,41 @@ class _Batcher:
         return items
 
 
-@contextmanager
-def _inference_threads(workers: int) -> Iterator[None]:
-    """Give inference the cores the decode workers leave free (at least one), then restore."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+def _inference_thread_count(workers: int) -> int:
+    """The cores the decode workers leave free (at least one)."""
+    return max(1, (os.cpu_count() or 1) - workers)
 
 
-def analyse(tasks: Sequence[AnalysisTask], store: Store, embedder, settings: AnalysisSettings,
-            progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+def analyse(tasks: Sequence[AnalysisTask], store: Store, card: ModelCard, load_embedder: Callable[[], Any],
+            settings: AnalysisSettings, progress: ProgressCallback | None = None,
+            cancel: CancelToken | None = None,
             on_tracks: Callable[[list[Track]], None] | None = None) -> AnalysisOutcome:
-    """Decode, embed and store ``tasks``; failures are reported per file, never raised."""
+    """Decode, embed and store ``tasks``; failures are reported per file, never raised.
+
+    ``card`` gives the audio the model reads and the version its vectors are stored under;
+    ``load_embedder()`` returns the loaded :class:`core.model.Embedder` and is first called on
+    the inference thread, so loading the network overlaps the first decoding.
+    """
     outcome = AnalysisOutcome()
     meter = ProgressMeter("analysing", len(tasks), progress)
     if not tasks:
         return outcome
     cancel = cancel or CancelToken()
-    batcher = _Batcher(store, embedder, outcome, meter, on_tracks)
-    payloads = ((i, {"path": t.entry.path, "sr": embedder.sample_rate, "window_samples": embedder.window_samples,
-                     "n_windows": embedder.n_windows, "need_vector": t.need_vector}) for i, t in enumerate(tasks))
+    payloads = ((i, {"path": t.entry.path, "sr": card.sample_rate, "window_samples": card.window_samples,
+                     "n_windows": card.n_windows, "need_vector": t.need_vector}) for i, t in enumerate(tasks))
     workers = min(settings.workers, len(tasks))
     pool = IsolatedPool(DECODE_FUNCTION, workers=workers, timeout=settings.timeout)
-    with _inference_threads(workers):
+    batcher = _Batcher(store, card.analysis_version, load_embedder, outcome, meter, on_tracks,
+                       threads=_inference_thread_count(workers))
+    try:
         for result in pool.run(payloads, cancelled=lambda: cancel.cancelled):
             if result is not None:
                 batcher.add(tasks[result.key], result)
             due = time.monotonic() - batcher.last_flush > settings.flush_seconds
-            if len(batcher) >= settings.batch_size or (due and len(batcher)):
+            if len(batcher) >= settings.batch_size or due:
                 batcher.flush()
-        batcher.flush()
+        batcher.finish()
+    finally:
+        batcher.shutdown()
     outcome.cancelled = cancel.cancelled and meter.done < len(tasks)
     return outcome

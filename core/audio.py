@@ -44,6 +44,11 @@ _MAX_SEEK_SLACK = 120.0
 #: Undecodable packets tolerated in one pass before the file is called damaged.
 _MAX_BAD_PACKETS = 64
 
+#: Seconds decoded before a window's start after a seek, so the decoder has settled when it begins.
+_PREROLL_SECONDS = 0.1
+#: Output samples decoded past a span's end so the resampler's delay line need not be drained.
+_RESAMPLER_MARGIN = 256
+
 _AV_ERRORS = (av.error.FFmpegError, OSError, ValueError, EOFError, MemoryError, UnicodeError)
 
 
@@ -240,8 +245,14 @@ def _info(container: av.container.InputContainer, stream: av.AudioStream) -> Aud
 
 # --- Decoding ----------------------------------------------------------------------------------
 
-def _frames(container: av.container.InputContainer, stream: av.AudioStream) -> Iterator[av.AudioFrame]:
-    """Decoded frames from the current position; skips a few corrupt packets, stops at unreadable data."""
+def _frames(container: av.container.InputContainer, stream: av.AudioStream,
+            skip_until: int | None = None) -> Iterator[av.AudioFrame]:
+    """Decoded frames from the current position; skips a few corrupt packets, stops at unreadable data.
+
+    Packets that end before ``skip_until`` (in the stream's time base) are read but not decoded:
+    a coarse seek (an MP3 table of contents lands up to a second or two early) then costs only
+    demuxing up to the target.
+    """
     bad = 0
     packets = container.demux(stream)
     while True:
@@ -252,6 +263,9 @@ def _frames(container: av.container.InputContainer, stream: av.AudioStream) -> I
         except (av.error.InvalidDataError, av.error.EOFError, EOFError) as exc:
             log.debug("demuxing stopped early: %s", exc)  # a truncated file ends here
             return
+        if skip_until is not None and packet.pts is not None and packet.duration \
+                and packet.pts + packet.duration <= skip_until:
+            continue
         try:
             frames = packet.decode()
         except av.error.FFmpegError as exc:
@@ -262,64 +276,89 @@ def _frames(container: av.container.InputContainer, stream: av.AudioStream) -> I
         yield from frames
 
 
-def _to_mono(a: np.ndarray, planar: bool, channels: int) -> np.ndarray:
-    """Decoded samples (PyAV layout) as mono float32: the mean of the channels, integers scaled to [-1, 1)."""
-    if not planar:  # packed: (1, n * channels), interleaved
-        a = a.reshape(-1, max(channels, 1)).T
-    if a.dtype.kind in "iu":
-        info = np.iinfo(a.dtype)
-        centre = (int(info.max) + int(info.min) + 1) / 2
-        a = (a.astype(np.float32) - np.float32(centre)) * np.float32(2.0 / (int(info.max) - int(info.min) + 1))
-    a = a.astype(np.float32, copy=False)
-    return a[0] if a.shape[0] == 1 else a.mean(axis=0, dtype=np.float32)
+_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64, "flt": np.float32, "dbl": np.float64}
+
+
+def _planes(frame: av.AudioFrame) -> tuple[str, list[np.ndarray]]:
+    """(sample format without the planar suffix, one array per plane) viewing the frame's memory.
+
+    Cheaper than ``frame.to_ndarray()``, which stacks the planes in Python on every frame: with
+    Vorbis (a few hundred frames per second of audio) that stacking cost more than decoding.
+    """
+    name = frame.format.name
+    base = name[:-1] if name.endswith("p") else name
+    dtype = _DTYPES[base]
+    count = frame.samples * (1 if frame.format.is_planar else frame.layout.nb_channels)
+    return base, [np.frombuffer(plane, dtype, count) for plane in frame.planes]
+
+
+def _to_mono(parts: list[list[np.ndarray]], planar: bool, channels: int) -> np.ndarray:
+    """Concatenated planes (``parts[i]``: the arrays of plane i) as mono float32 in [-1, 1)."""
+    arrays = [np.concatenate(p) if len(p) > 1 else p[0] for p in parts]
+    if not planar and channels > 1:  # packed, interleaved: one plane of n * channels values
+        arrays = [arrays[0].reshape(-1, channels)[:, c] for c in range(channels)]
+    kind = arrays[0].dtype
+    total = arrays[0].astype(np.float32)
+    for a in arrays[1:]:
+        total += a
+    scale = 1.0 / len(arrays)
+    if kind.kind in "iu":
+        info = np.iinfo(kind)
+        total -= np.float32(len(arrays) * (int(info.max) + int(info.min) + 1) / 2)
+        scale *= 2.0 / (int(info.max) - int(info.min) + 1)
+    if scale != 1.0:
+        total *= np.float32(scale)
+    return total
 
 
 class _Mono:
     """Collect decoded frames as mono float32 resampled to ``sr``, after dropping ``skip`` seconds.
 
-    Frames are kept as raw arrays and downmixed and resampled in large blocks (a few numpy and
-    FFmpeg calls per block rather than per frame); a change of format, layout or rate mid-stream
-    closes the block and, for a new rate, starts a new resampler.
+    Frames are kept as views of their planes and downmixed and resampled in large blocks (a few
+    numpy and FFmpeg calls per block rather than per frame); a change of format, layout or rate
+    mid-stream closes the block and, for a new rate, starts a new resampler.
     """
 
     _BLOCK = 1 << 18
 
     def __init__(self, sr: int, skip: float = 0.0) -> None:
         self.sr, self.skip = sr, skip
-        self.key: tuple[str, int, int] | None = None  # (sample format, channels, rate) of pending frames
+        self.key: tuple[str, int, int, bool] | None = None  # (format, channels, rate, planar) of pending frames
         self.resampler: av.AudioResampler | None = None
-        self.pending: list[np.ndarray] = []  # raw decoded arrays, not yet downmixed
+        self.pending: list[list[np.ndarray]] = []  # per plane: raw decoded arrays, not yet downmixed
         self.out: list[np.ndarray] = []  # mono at sr
         self.pending_n = self.out_n = 0
 
     def push(self, frame: av.AudioFrame) -> None:
-        key = (frame.format.name, frame.layout.nb_channels, frame.sample_rate)
+        fmt, planes = _planes(frame)
+        key = (fmt, frame.layout.nb_channels, frame.sample_rate, frame.format.is_planar)
         if key != self.key:
-            self._flush(final=self.key is not None and key[2] != self.key[2])
+            self._flush(drain=self.key is not None and key[2] != self.key[2])
             if self.key is None:  # first frame: the skip becomes a sample count at its rate
                 self.skip = int(round(self.skip * frame.sample_rate))
             if self.key is None or key[2] != self.key[2]:
                 self.resampler = None if key[2] == self.sr else av.AudioResampler("flt", "mono", self.sr)
             self.key = key
-        self.pending.append(frame.to_ndarray())
+            self.pending = [[] for _ in planes]
+        for store, plane in zip(self.pending, planes):
+            store.append(plane)
         self.pending_n += frame.samples
         if self.pending_n >= self._BLOCK:
-            self._flush(final=False)
+            self._flush(drain=False)
 
     def size(self) -> int:
         """Output samples collected so far (pending ones estimated)."""
         return self.out_n + (max(self.pending_n - self.skip, 0) * self.sr // self.key[2] if self.key else 0)
 
-    def _flush(self, final: bool) -> None:
-        """Downmix and resample the pending frames; ``final`` also drains the resampler."""
+    def _flush(self, drain: bool) -> None:
+        """Downmix and resample the pending frames; ``drain`` also empties the resampler's delay line."""
         x = None
-        if self.pending:
-            fmt, channels, _ = self.key
-            raw = np.concatenate(self.pending, axis=1) if len(self.pending) > 1 else self.pending[0]
-            x = _to_mono(raw, av.AudioFormat(fmt).is_planar, channels)
+        if self.pending_n:
+            _, channels, _, planar = self.key
+            x = _to_mono(self.pending, planar, channels)
             dropped = min(self.skip, x.size)
             x, self.skip = x[dropped:], self.skip - dropped
-        self.pending, self.pending_n = [], 0
+        self.pending, self.pending_n = [[] for _ in self.pending], 0
         if self.resampler is None:
             out = [] if x is None else [x]
         else:
@@ -328,21 +367,24 @@ class _Mono:
                 frame = av.AudioFrame.from_ndarray(x[None], format="flt", layout="mono")
                 frame.sample_rate = self.key[2]
                 frames = self.resampler.resample(frame)
-            if final:
+            if drain:
                 frames += self.resampler.resample(None)
-            out = [f.to_ndarray().reshape(-1) for f in frames]
+            out = [np.frombuffer(f.planes[0], np.float32, f.samples) for f in frames]
         self.out += out
         self.out_n += sum(a.size for a in out)
 
-    def result(self) -> np.ndarray:
-        self._flush(final=True)
+    def result(self, drain: bool = True) -> np.ndarray:
+        """All the audio collected; ``drain=False`` skips the resampler's tail (enough was read past the end)."""
+        self._flush(drain=drain)
         x = np.concatenate(self.out) if len(self.out) > 1 else (self.out or [np.zeros(0, np.float32)])[0]
         return _clean(x)
 
 
 def _clean(x: np.ndarray) -> np.ndarray:
     """float32, finite, clipped to [-1, 1]."""
-    x = np.nan_to_num(np.asarray(x, np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
+    x = np.array(x, np.float32)  # a private, writable copy (the input may view decoder memory)
+    if not np.isfinite(x).all():
+        np.nan_to_num(x, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
     return np.clip(x, -1.0, 1.0, out=x)
 
 
@@ -350,15 +392,22 @@ def _decode_span(container: av.container.InputContainer, stream: av.AudioStream,
                  n_out: int | None, seek: bool, max_slack: float | None = None) -> np.ndarray:
     """Mono float32 at ``sr`` from ``start`` seconds: ``n_out`` samples (None: to the end), fewer at EOF.
 
-    With ``seek`` the container seeks to the keyframe before ``start`` and samples before it are
-    dropped using the first frame's timestamp; a landing more than ``max_slack`` s early raises
+    With ``seek`` the container seeks to the keyframe before ``start`` (less a short pre-roll),
+    packets before the pre-roll are skipped undecoded, and samples before ``start`` are dropped
+    using the first frame's timestamp; a landing more than ``max_slack`` s early raises
     _SeekFailed. Without ``seek`` decoding starts where the container stands (the beginning).
     """
     offset = float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
+    target = None  # where decoding should begin, in the stream's time base
     if seek:
-        container.seek(int((start + offset) / stream.time_base), stream=stream)
+        # land a little early (codecs with overlapping frames need one frame of pre-roll) and
+        # forget the previous window: otherwise its last frame bleeds into this one
+        target = int((max(start - _PREROLL_SECONDS, 0.0) + offset) / stream.time_base)
+        container.seek(target, stream=stream)
+        stream.codec_context.flush_buffers()
     mono: _Mono | None = None
-    with closing(_frames(container, stream)) as frames:
+    complete = False  # decoded to the end of the stream (so the resampler's tail is wanted)
+    with closing(_frames(container, stream, skip_until=target)) as frames:
         for frame in frames:
             if mono is None:
                 landed = (frame.time - offset) if (seek and frame.time is not None) else (start if seek else 0.0)
@@ -366,9 +415,11 @@ def _decode_span(container: av.container.InputContainer, stream: av.AudioStream,
                     raise _SeekFailed(f"seek to {start:.1f}s landed at {landed:.1f}s")
                 mono = _Mono(sr, skip=max(start - landed, 0.0))
             mono.push(frame)
-            if n_out is not None and mono.size() >= n_out + 64:  # margin for the resampler's delay
+            if n_out is not None and mono.size() >= n_out + _RESAMPLER_MARGIN:
                 break
-    x = mono.result() if mono is not None else np.zeros(0, np.float32)
+        else:
+            complete = True
+    x = mono.result(drain=complete) if mono is not None else np.zeros(0, np.float32)
     return x if n_out is None else x[:n_out]
 
 
@@ -406,6 +457,7 @@ def _windows_sequential(container: av.container.InputContainer, stream: av.Audio
     """Decode from the start (at most MAX_SEQUENTIAL_SECONDS) and cut the windows from that."""
     if rewind:
         container.seek(0)
+        stream.codec_context.flush_buffers()
     audio = _decode_span(container, stream, sr, 0.0, int(MAX_SEQUENTIAL_SECONDS * sr), seek=False)
     if audio.size == 0:
         raise _Unreadable("no audio could be decoded")

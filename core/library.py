@@ -126,8 +126,10 @@ class Library:
         on_disk = {e.path for e in entries}
         stale_failures = [p for p in failures if p not in on_disk and scanning.is_under(p, roots)]
         self._apply_file_changes(plan, stale_failures)
-        embedder = self.embedder if plan.tasks else None  # an unchanged library never loads the network
-        outcome = analyse(plan.tasks, self.store, embedder, self.settings, progress, cancel, on_tracks)
+        # the network loads on the inference thread when the first batch is ready, so an unchanged
+        # library never loads it and a changed one decodes while torch is imported
+        outcome = analyse(plan.tasks, self.store, self.card, lambda: self.embedder, self.settings, progress,
+                          cancel, on_tracks)
         return ScanReport(added=outcome.added, updated=outcome.updated + [e.path for e in plan.touched],
                           moved=[(old, e.path) for old, e in plan.moved], removed=plan.removed,
                           failed=plan.failed + plan.still_failing + outcome.failed,

@@ -4,12 +4,21 @@
 the whole executor. Here every worker is a plain spawned process fed over its own pipe; the
 parent watches each task's deadline and each worker's liveness, kills and replaces a worker
 that hangs or dies, and reports that task as failed with a sentence a person can read.
+
+Workers are started as ``python -m core.pool`` rather than by ``multiprocessing``'s spawn, which
+re-imports the parent's ``__main__`` in every child: a user's script without an
+``if __name__ == "__main__"`` guard would fail every file, and the desktop app's workers would
+each import Qt.
 """
 from __future__ import annotations
 
 import importlib
 import logging
-import multiprocessing as mp
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -54,9 +63,42 @@ def _worker_main(func_path: str, conn: Connection) -> None:  # runs in the child
             conn.send((key, False, reason))
 
 
+class _Process:
+    """A worker interpreter (``python -m core.pool FUNC FD``) with the parts of
+    ``multiprocessing.Process`` the pool uses: ``sentinel``, ``is_alive``, ``kill``, ``join``."""
+
+    def __init__(self, func_path: str, child: socket.socket) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([p for p in sys.path if p] + [env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        fd = child.fileno()
+        self._popen = subprocess.Popen([sys.executable, "-m", "core.pool", func_path, str(fd)],
+                                       pass_fds=(fd,), env=env, stdin=subprocess.DEVNULL)
+        self.sentinel = os.pidfd_open(self._popen.pid)  # readable once the process has ended
+
+    @property
+    def exitcode(self) -> int | None:
+        return self._popen.poll()
+
+    def is_alive(self) -> bool:
+        return self._popen.poll() is None
+
+    def kill(self) -> None:
+        if self.is_alive():
+            self._popen.send_signal(signal.SIGKILL)
+
+    def join(self, timeout: float | None = None) -> None:
+        try:
+            self._popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return
+        if self.sentinel is not None:
+            os.close(self.sentinel)
+            self.sentinel = None
+
+
 @dataclass
 class _Worker:
-    process: mp.process.BaseProcess
+    process: _Process
     conn: Connection
     inflight: deque = field(default_factory=deque)   # (key, payload) in the order sent
     started: float = 0.0                              # when the head task began
@@ -67,15 +109,15 @@ class IsolatedPool:
 
     def __init__(self, func_path: str, workers: int = 2, timeout: float = 60.0, depth: int = 2) -> None:
         self.func_path, self.n_workers, self.timeout, self.depth = func_path, max(1, workers), timeout, depth
-        self._ctx = mp.get_context("spawn")
         self._workers: list[_Worker] = []
 
     def _spawn(self) -> _Worker:
-        parent, child = self._ctx.Pipe(duplex=True)
-        proc = self._ctx.Process(target=_worker_main, args=(self.func_path, child), daemon=True)
-        proc.start()
-        child.close()
-        return _Worker(proc, parent)
+        parent, child = socket.socketpair()
+        try:
+            proc = _Process(self.func_path, child)
+        finally:
+            child.close()
+        return _Worker(proc, Connection(parent.detach()))
 
     def run(self, tasks: Iterable[tuple[Any, Any]], cancelled: Callable[[], bool] = lambda: False,
             heartbeat: float = 0.2) -> Iterator[TaskResult | None]:
@@ -170,3 +212,7 @@ class IsolatedPool:
                 worker.process.join(1)
             worker.conn.close()
         self._workers = []
+
+
+if __name__ == "__main__":  # a worker: python -m core.pool MODULE:FUNCTION FD
+    _worker_main(sys.argv[1], Connection(int(sys.argv[2])))

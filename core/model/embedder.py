@@ -85,7 +85,9 @@ class Embedder:
         n_tracks, n_win, n_samples = x.shape
         if n_tracks == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        flat = np.nan_to_num(x.reshape(n_tracks * n_win, n_samples), nan=0.0, posinf=0.0, neginf=0.0)
+        flat = x.reshape(n_tracks * n_win, n_samples)
+        if not np.isfinite(flat).all():  # checked first: the decoder's output is already clean
+            flat = np.nan_to_num(flat, nan=0.0, posinf=0.0, neginf=0.0)
         preds = self._predict(flat).reshape(n_tracks, n_win, self.dim)
         return l2_normalize(preds.mean(axis=1))
 
