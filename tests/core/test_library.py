@@ -208,6 +208,20 @@ def test_sigkill_mid_scan_loses_nothing_committed(tmp_path, music, test_model):
         assert len(lib) == total and len({t.path for t in lib.tracks()}) == total
 
 
+def test_script_without_main_guard_scans(tmp_path, music, test_model):
+    """A user's script with no ``if __name__ == "__main__"`` guard: workers must not re-run it."""
+    script = tmp_path / "my_scan.py"
+    script.write_text("import sys\nfrom core import Library\n"
+                      "lib = Library.open(sys.argv[1], sys.argv[2], device='cpu', workers=2)\n"
+                      "report = lib.scan([sys.argv[3]])\n"
+                      "print('RESULT', len(report.added), len(report.failed))\n")
+    out = subprocess.run([sys.executable, str(script), str(tmp_path / "lib"), str(test_model), str(music)],
+                         capture_output=True, text=True, cwd=REPO, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert f"RESULT {len(MUSIC)} 0" in out.stdout, out.stdout + out.stderr
+    assert out.stdout.count("RESULT") == 1  # the script ran once, not once per worker
+
+
 def test_cli_scan_and_clear_errors(tmp_path, music, test_model):
     base = [sys.executable, "-m", "core.cli", "--library", str(tmp_path / "lib"), "--model", str(test_model)]
     out = subprocess.run(base + ["scan", "-q", str(music)], capture_output=True, text=True, cwd=REPO, timeout=180)
