@@ -92,7 +92,7 @@ def child_scan(library: str, model: str, folders: list[str], workers: int) -> No
         report = lib.scan(folders, progress=on_progress)
         first = time.monotonic() - started
         started = time.monotonic()
-        again = lib.scan([folder])
+        again = lib.scan(folders)
         rescan = time.monotonic() - started
     t_first, n_first = first_commit[0] if first_commit else (first, 0)
     print(json.dumps({"analysed": len(report.added), "failed": len(report.failed), "seconds": first,
