@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -198,9 +199,17 @@ def main() -> None:
     if args.child_scan:
         return child_scan(args.child_scan[0], args.child_scan[1], args.child_scan[2:], args.workers)
 
+    tmp = Path(tempfile.mkdtemp(prefix="cbrec-bench-"))
+    try:
+        run_benchmarks(args, tmp)
+    finally:  # the 10k rescan makes 10,000 hard links to one corpus file: never leave them behind
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_benchmarks(args: argparse.Namespace, tmp: Path) -> None:
+    """Every measurement, then the table."""
     from core.model import default_model_path
 
-    tmp = Path(tempfile.mkdtemp(prefix="cbrec-bench-"))
     model = args.model or (str(untrained_model(tmp)) if args.untrained else str(default_model_path() or ""))
     if not model:
         raise SystemExit("no bundled model: pass --model or --untrained")

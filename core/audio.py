@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -311,18 +312,41 @@ def _to_mono(parts: list[list[np.ndarray]], planar: bool, channels: int) -> np.n
     return total
 
 
+_RESAMPLERS = threading.local()  # per thread: {(input rate, output rate): av.AudioResampler}
+
+
+def _resampler(rate: int, sr: int, reuse: bool) -> av.AudioResampler:
+    """An FFmpeg resampler from ``rate`` to ``sr`` (float mono); with ``reuse``, this thread's
+    cached one. Building one costs about as much as resampling 3 s of audio through it."""
+    if not reuse:
+        return av.AudioResampler("flt", "mono", sr)
+    cache = _RESAMPLERS.__dict__.setdefault("by_rates", {})
+    if (rate, sr) not in cache:
+        cache[(rate, sr)] = av.AudioResampler("flt", "mono", sr)
+    return cache[(rate, sr)]
+
+
+def _forget_resampler(rate: int, sr: int) -> None:
+    """Drop the cached resampler (once drained it cannot take more audio)."""
+    _RESAMPLERS.__dict__.get("by_rates", {}).pop((rate, sr), None)
+
+
 class _Mono:
     """Collect decoded frames as mono float32 resampled to ``sr``, after dropping ``skip`` seconds.
 
     Frames are kept as views of their planes and downmixed and resampled in large blocks (a few
     numpy and FFmpeg calls per block rather than per frame); a change of format, layout or rate
-    mid-stream closes the block and, for a new rate, starts a new resampler.
+    mid-stream closes the block and, for a new rate, starts a new resampler. The skipped audio
+    goes through the resampler and is dropped after it, so with ``reuse`` (a span that begins
+    with a pre-roll) the thread's resampler serves every window: what remains in it from the
+    previous window only touches the first output samples of the pre-roll, which are dropped.
     """
 
     _BLOCK = 1 << 18
 
-    def __init__(self, sr: int, skip: float = 0.0) -> None:
-        self.sr, self.skip = sr, skip
+    def __init__(self, sr: int, skip: float = 0.0, reuse: bool = False) -> None:
+        self.sr, self.reuse = sr, reuse
+        self.skip = int(round(skip * sr))  # output samples still to drop
         self.key: tuple[str, int, int, bool] | None = None  # (format, channels, rate, planar) of pending frames
         self.resampler: av.AudioResampler | None = None
         self.pending: list[list[np.ndarray]] = []  # per plane: raw decoded arrays, not yet downmixed
@@ -333,11 +357,11 @@ class _Mono:
         fmt, planes = _planes(frame)
         key = (fmt, frame.layout.nb_channels, frame.sample_rate, frame.format.is_planar)
         if key != self.key:
-            self._flush(drain=self.key is not None and key[2] != self.key[2])
-            if self.key is None:  # first frame: the skip becomes a sample count at its rate
-                self.skip = int(round(self.skip * frame.sample_rate))
-            if self.key is None or key[2] != self.key[2]:
-                self.resampler = None if key[2] == self.sr else av.AudioResampler("flt", "mono", self.sr)
+            new_rate = self.key is None or key[2] != self.key[2]
+            self._flush(drain=self.key is not None and new_rate)
+            if new_rate:
+                reuse = self.reuse and self.key is None  # only the span's first rate follows a pre-roll
+                self.resampler = None if key[2] == self.sr else _resampler(key[2], self.sr, reuse)
             self.key = key
             self.pending = [[] for _ in planes]
         for store, plane in zip(self.pending, planes):
@@ -347,8 +371,9 @@ class _Mono:
             self._flush(drain=False)
 
     def size(self) -> int:
-        """Output samples collected so far (pending ones estimated)."""
-        return self.out_n + (max(self.pending_n - self.skip, 0) * self.sr // self.key[2] if self.key else 0)
+        """Output samples kept so far (pending ones estimated)."""
+        pending = self.pending_n * self.sr // self.key[2] if self.key else 0
+        return max(self.out_n + pending - self.skip, 0)
 
     def _flush(self, drain: bool) -> None:
         """Downmix and resample the pending frames; ``drain`` also empties the resampler's delay line."""
@@ -356,8 +381,6 @@ class _Mono:
         if self.pending_n:
             _, channels, _, planar = self.key
             x = _to_mono(self.pending, planar, channels)
-            dropped = min(self.skip, x.size)
-            x, self.skip = x[dropped:], self.skip - dropped
         self.pending, self.pending_n = [[] for _ in self.pending], 0
         if self.resampler is None:
             out = [] if x is None else [x]
@@ -369,9 +392,14 @@ class _Mono:
                 frames = self.resampler.resample(frame)
             if drain:
                 frames += self.resampler.resample(None)
+                _forget_resampler(self.key[2], self.sr)
             out = [np.frombuffer(f.planes[0], np.float32, f.samples) for f in frames]
-        self.out += out
-        self.out_n += sum(a.size for a in out)
+        for a in out:
+            dropped = min(self.skip, a.size)
+            self.skip -= dropped
+            if a.size > dropped:
+                self.out.append(a[dropped:])
+                self.out_n += a.size - dropped
 
     def result(self, drain: bool = True) -> np.ndarray:
         """All the audio collected; ``drain=False`` skips the resampler's tail (enough was read past the end)."""
@@ -413,7 +441,7 @@ def _decode_span(container: av.container.InputContainer, stream: av.AudioStream,
                 landed = (frame.time - offset) if (seek and frame.time is not None) else (start if seek else 0.0)
                 if max_slack is not None and start - landed > max_slack:
                     raise _SeekFailed(f"seek to {start:.1f}s landed at {landed:.1f}s")
-                mono = _Mono(sr, skip=max(start - landed, 0.0))
+                mono = _Mono(sr, skip=max(start - landed, 0.0), reuse=seek)
             mono.push(frame)
             if n_out is not None and mono.size() >= n_out + _RESAMPLER_MARGIN:
                 break

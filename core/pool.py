@@ -73,7 +73,7 @@ class _Process:
         fd = child.fileno()
         self._popen = subprocess.Popen([sys.executable, "-m", "core.pool", func_path, str(fd)],
                                        pass_fds=(fd,), env=env, stdin=subprocess.DEVNULL)
-        self.sentinel = os.pidfd_open(self._popen.pid)  # readable once the process has ended
+        self.sentinel = _pidfd(self._popen.pid)
 
     @property
     def exitcode(self) -> int | None:
@@ -94,6 +94,15 @@ class _Process:
         if self.sentinel is not None:
             os.close(self.sentinel)
             self.sentinel = None
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when ``pid`` ends (Linux >= 5.3), else None: the
+    worker's socket then reports its end, as it closes when the process exits."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 @dataclass
@@ -134,7 +143,8 @@ class IsolatedPool:
                 busy = [w for w in self._workers if w.inflight]
                 if not busy and exhausted:
                     return
-                ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=heartbeat)
+                sentinels = [w.process.sentinel for w in busy if w.process.sentinel is not None]
+                ready = wait([w.conn for w in busy] + sentinels, timeout=heartbeat)
                 produced = False
                 for worker in busy:
                     for result in self._collect(worker, ready):
