@@ -71,7 +71,7 @@ class _Batcher:
 
     def __init__(self, store: Store, version: str, load_embedder: Callable[[], Any], outcome: AnalysisOutcome,
                  meter: ProgressMeter, on_tracks: Callable[[list[Track]], None] | None, threads: int = 1,
-                 max_in_flight: int = 4) -> None:
+                 max_in_flight: int = 8) -> None:
         self.store, self.version, self.load_embedder = store, version, load_embedder
         self.outcome, self.meter = outcome, meter
         self.on_tracks, self.threads, self.max_in_flight = on_tracks, threads, max_in_flight
