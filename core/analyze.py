@@ -1,8 +1,8 @@
 """Analyse files: decode in isolated worker processes, batch inference, commit as we go.
 
-Each batch of results is written in one transaction, so a scan killed at any moment loses at
-most the two batches in flight (one being decoded, one in the model), and the next scan
-resumes with the files not yet committed.
+Each batch of results is written in one transaction, so a scan killed at any moment loses only
+the batches not yet committed (the one being collected and those queued for the model: seconds
+of work), and the next scan resumes with the files not yet committed.
 """
 from __future__ import annotations
 

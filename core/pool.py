@@ -55,12 +55,16 @@ def _worker_main(func_path: str, conn: Connection) -> None:  # runs in the child
             return
         key, payload = message
         try:
-            conn.send((key, True, func(payload)))
+            reply = (key, True, func(payload))
         except Exception as exc:  # the task's own failure, reported, never fatal
             reason = str(exc) or type(exc).__name__
             if not getattr(exc, "user_facing", False) and type(exc).__name__ != "AudioError":
                 reason = f"unexpected error ({type(exc).__name__}: {reason})"
-            conn.send((key, False, reason))
+            reply = (key, False, reason)
+        try:
+            conn.send(reply)
+        except OSError:  # the parent is gone: nobody to report to
+            return
 
 
 class _Process:
@@ -225,4 +229,5 @@ class IsolatedPool:
 
 
 if __name__ == "__main__":  # a worker: python -m core.pool MODULE:FUNCTION FD
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group; the parent decides
     _worker_main(sys.argv[1], Connection(int(sys.argv[2])))
