@@ -165,25 +165,34 @@ def _inference_thread_count(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) - workers)
 
 
+def decode_pool(settings: AnalysisSettings, workers: int | None = None) -> IsolatedPool:
+    """The isolated decode workers ``analyse`` uses (not started)."""
+    return IsolatedPool(DECODE_FUNCTION, workers=workers or settings.workers, timeout=settings.timeout)
+
+
 def analyse(tasks: Sequence[AnalysisTask], store: Store, card: ModelCard, load_embedder: Callable[[], Any],
             settings: AnalysisSettings, progress: ProgressCallback | None = None,
             cancel: CancelToken | None = None,
-            on_tracks: Callable[[list[Track]], None] | None = None) -> AnalysisOutcome:
+            on_tracks: Callable[[list[Track]], None] | None = None,
+            pool: IsolatedPool | None = None) -> AnalysisOutcome:
     """Decode, embed and store ``tasks``; failures are reported per file, never raised.
 
     ``card`` gives the audio the model reads and the version its vectors are stored under;
     ``load_embedder()`` returns the loaded :class:`core.model.Embedder` and is first called on
-    the inference thread, so loading the network overlaps the first decoding.
+    the inference thread, so loading the network overlaps the first decoding. ``pool``: decode
+    workers already started by the caller (:func:`decode_pool`); closed here either way.
     """
     outcome = AnalysisOutcome()
     meter = ProgressMeter("analysing", len(tasks), progress)
     if not tasks:
+        if pool is not None:
+            pool.close(now=True)
         return outcome
     cancel = cancel or CancelToken()
     payloads = ((i, {"path": t.entry.path, "sr": card.sample_rate, "window_samples": card.window_samples,
                      "n_windows": card.n_windows, "need_vector": t.need_vector}) for i, t in enumerate(tasks))
-    workers = min(settings.workers, len(tasks))
-    pool = IsolatedPool(DECODE_FUNCTION, workers=workers, timeout=settings.timeout)
+    workers = min(settings.workers, len(tasks)) if pool is None else pool.n_workers
+    pool = pool or decode_pool(settings, workers)
     batcher = _Batcher(store, card.analysis_version, load_embedder, outcome, meter, on_tracks,
                        threads=_inference_thread_count(workers))
     try:

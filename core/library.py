@@ -20,12 +20,13 @@ import appdirs
 import numpy as np
 
 from core import scan as scanning
-from core.analyze import AnalysisSettings, analyse
+from core.analyze import AnalysisSettings, analyse, decode_pool
 from core.audio import load_windows
 from core.errors import CbrecError, ModelError, TrackNotFound
 from core.index import VectorIndex, open_index
 from core.model.card import ModelCard, default_model_path, verify_model_files
 from core.playlist import Playlist, make_path, make_playlist
+from core.pool import IsolatedPool
 from core.progress import CancelToken, ProgressCallback
 from core.store import Store
 from core.types import Hit, ScanReport, Track
@@ -116,6 +117,24 @@ class Library:
         started = time.monotonic()
         roots = [os.path.abspath(os.path.expanduser(os.fspath(f))) for f in (folders or self.folders())]
         known_folders = set(self.store.folders())
+        # a new folder means analysis is coming: start the decode workers now, so they import
+        # their modules while the folders are walked (a rescan of known folders, usually
+        # unchanged, starts them only if the plan has work)
+        pool = decode_pool(self.settings) if any(r not in known_folders for r in roots) else None
+        if pool is not None:
+            pool.start()
+        try:
+            return self._scan(roots, known_folders, started, progress, cancel, on_tracks, exclude, pool)
+        except BaseException:
+            if pool is not None:
+                pool.close(now=True)
+            raise
+
+    def _scan(self, roots: list[str], known_folders: set[str], started: float,
+              progress: ProgressCallback | None, cancel: CancelToken | None,
+              on_tracks: Callable[[list[Track]], None] | None, exclude: Sequence[str],
+              pool: IsolatedPool | None) -> ScanReport:
+        """The body of :meth:`scan`; ``pool`` is started decode workers or None."""
         for root in roots:
             if root not in known_folders:
                 self.store.add_folder(root)
@@ -126,10 +145,10 @@ class Library:
         on_disk = {e.path for e in entries}
         stale_failures = [p for p in failures if p not in on_disk and scanning.is_under(p, roots)]
         self._apply_file_changes(plan, stale_failures)
-        # the network loads on the inference thread when the first batch is ready, so an unchanged
-        # library never loads it and a changed one decodes while torch is imported
+        # the network loads on the inference thread while the first files decode; a library
+        # with nothing to analyse never loads it
         outcome = analyse(plan.tasks, self.store, self.card, lambda: self.embedder, self.settings, progress,
-                          cancel, on_tracks)
+                          cancel, on_tracks, pool=pool)
         return ScanReport(added=outcome.added, updated=outcome.updated + [e.path for e in plan.touched],
                           moved=[(old, e.path) for old, e in plan.moved], removed=plan.removed,
                           failed=plan.failed + plan.still_failing + outcome.failed,

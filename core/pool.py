@@ -132,13 +132,19 @@ class IsolatedPool:
             child.close()
         return _Worker(proc, Connection(parent.detach()))
 
+    def start(self) -> None:
+        """Start the workers now (``run`` does it otherwise): they take a few tenths of a second
+        to import their modules, which can overlap the caller's own preparation."""
+        if not self._workers:
+            self._workers = [self._spawn() for _ in range(self.n_workers)]
+
     def run(self, tasks: Iterable[tuple[Any, Any]], cancelled: Callable[[], bool] = lambda: False,
             heartbeat: float = 0.2) -> Iterator[TaskResult | None]:
         """Yield a :class:`TaskResult` per task (in completion order) and ``None`` every
         ``heartbeat`` seconds while waiting, so the caller can flush work or notice cancellation."""
         pending = iter(tasks)
         exhausted = False
-        self._workers = [self._spawn() for _ in range(self.n_workers)]
+        self.start()
         try:
             while True:
                 if cancelled():
@@ -210,8 +216,13 @@ class IsolatedPool:
         worker.process.join(2)
         worker.conn.close()
 
-    def close(self) -> None:
-        """Stop every worker; safe to call twice."""
+    def close(self, now: bool = False) -> None:
+        """Stop every worker (``now``: kill them, for workers that never got work); safe to call twice."""
+        if now:
+            for worker in self._workers:
+                self._kill(worker)
+            self._workers = []
+            return
         for worker in self._workers:
             try:
                 if worker.process.is_alive():
