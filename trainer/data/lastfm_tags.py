@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from trainer.data.badrows import BadRows
-from trainer.data.textio import iter_lines
+from trainer.data.textio import read_id_list
 
 log = logging.getLogger(__name__)
 
@@ -178,21 +178,6 @@ class MsdSplit:
 
     def __len__(self) -> int:
         return len(self.msd_ids)
-
-
-def read_id_list(path: str | PathLike[str], bad: BadRows | None = None) -> list[str]:
-    """One id per line (``*_x_msd_id.txt``, ``*_x_7d_id.txt``, the ``bad`` id lists); blank lines
-    are bad rows."""
-    bad = bad if bad is not None else BadRows()
-    out = []
-    for line_no, line in iter_lines(path, bad, progress=False):
-        value = line.strip()
-        if not value or any(ch.isspace() for ch in value):
-            bad.add(path, line_no, "not a single id", line)
-            continue
-        out.append(value)
-    bad.warn(path, log)
-    return out
 
 
 def read_msd_split(folder: str | PathLike[str], split: str, bad: BadRows | None = None) -> MsdSplit:

@@ -15,7 +15,7 @@ from os import PathLike
 import numpy as np
 
 from trainer.data.badrows import BadRows
-from trainer.data.textio import StrColumn, iter_lines
+from trainer.data.textio import StrColumn, iter_lines, read_id_list
 from trainer.data.tsv import Col, iter_tables
 
 log = logging.getLogger(__name__)
@@ -114,16 +114,7 @@ def song_items(pairs: Iterable[tuple[str, str]]) -> dict[str, int]:
 
 def read_kaggle_users(path: str | PathLike[str], bad: BadRows | None = None) -> list[str]:
     """``kaggle_users.txt``: one user id per line, in challenge order."""
-    bad = bad if bad is not None else BadRows()
-    users = []
-    for line_no, line in iter_lines(path, bad, progress=False):
-        user = line.strip()
-        if not user or any(ch.isspace() for ch in user):
-            bad.add(path, line_no, "not a single user id", line)
-            continue
-        users.append(user)
-    bad.warn(path, log)
-    return users
+    return read_id_list(path, bad, what="user id")
 
 
 def read_kaggle_songs(path: str | PathLike[str], bad: BadRows | None = None) -> dict[str, int]:

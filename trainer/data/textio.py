@@ -199,3 +199,17 @@ def iter_lines(path: str | PathLike[str], bad: BadRows, skip_lines: int = 0,
                 bad.add(path, line, "invalid UTF-8", raw)
             line += 1
     bad.warn(path, log)
+
+
+def read_id_list(path: str | PathLike[str], bad: BadRows | None = None, what: str = "id") -> list[str]:
+    """One ``what`` (an id, a user id...) per line; blank lines and lines with spaces are bad rows."""
+    bad = bad if bad is not None else BadRows()
+    out = []
+    for line_no, line in iter_lines(path, bad, progress=False):
+        value = line.strip()
+        if not value or any(ch.isspace() for ch in value):
+            bad.add(path, line_no, f"not a single {what}", line)
+            continue
+        out.append(value)
+    bad.warn(path, log)
+    return out
