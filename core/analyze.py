@@ -72,7 +72,7 @@ class _Batcher:
     def __init__(self, store: Store, version: str, load_embedder: Callable[[], Any], outcome: AnalysisOutcome,
                  meter: ProgressMeter, on_tracks: Callable[[list[Track]], None] | None, threads: int = 1,
                  max_in_flight: int = 8) -> None:
-        self.store, self.version, self.load_embedder = store, version, load_embedder
+        self.store, self.version = store, version
         self.outcome, self.meter = outcome, meter
         self.on_tracks, self.threads, self.max_in_flight = on_tracks, threads, max_in_flight
         self.current = _Batch([], [])
@@ -101,11 +101,13 @@ class _Batcher:
             self.last_flush = time.monotonic()
         self.commit_ready()
 
-    def commit_ready(self) -> None:
-        """Commit finished batches in order; wait for the oldest while too many are queued."""
+    def commit_ready(self, wait_all: bool = False) -> None:
+        """Commit finished batches in order; wait for the oldest while too many are queued (or,
+        with ``wait_all``, until none is left)."""
         while self.in_flight:
             head = self.in_flight[0]
-            if head.vectors is not None and not head.vectors.done() and len(self.in_flight) <= self.max_in_flight:
+            waiting = head.vectors is not None and not head.vectors.done()
+            if waiting and not wait_all and len(self.in_flight) <= self.max_in_flight:
                 return
             self.in_flight.popleft()
             self._commit(head, head.vectors.result() if head.vectors is not None else {})
@@ -113,9 +115,7 @@ class _Batcher:
     def finish(self) -> None:
         """Commit everything collected or in flight (waits for the model)."""
         self.flush()
-        while self.in_flight:
-            head = self.in_flight.popleft()
-            self._commit(head, head.vectors.result() if head.vectors is not None else {})
+        self.commit_ready(wait_all=True)
 
     def shutdown(self) -> None:
         """Stop the inference thread (after its current batch)."""
