@@ -25,7 +25,7 @@ import av.error
 import numpy as np
 
 from core.errors import AudioError
-from core.pcm import MonoCollector
+from core.pcm import MonoCollector, forget_resamplers
 
 __all__ = ["AUDIO_EXTENSIONS", "AudioInfo", "Excerpt", "probe", "window_starts", "load_windows", "load"]
 
@@ -122,6 +122,7 @@ def load_windows(path: str | os.PathLike, sr: int, window_samples: int, n_window
     """
     if sr <= 0 or window_samples <= 0 or n_windows <= 0:
         raise ValueError("sr, window_samples and n_windows must be positive")
+    forget_resamplers()
     with _opened(path, fast_seek=True) as (container, stream):
         info = _info(container, stream)
         with _converting(path):
@@ -137,6 +138,7 @@ def load(path: str | os.PathLike, sr: int, offset: float = 0.0, duration: float 
     if sr <= 0:
         raise ValueError("sr must be positive")
     n_out = None if duration is None else max(int(round(duration * sr)), 0)
+    forget_resamplers()
     with _opened(path) as (container, stream), _converting(path):
         audio = _decode_span(container, stream, sr, max(offset, 0.0), n_out, seek=offset > 0)
         if audio.size == 0 and offset <= 0 and n_out != 0:

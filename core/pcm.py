@@ -1,8 +1,8 @@
 """Decoded audio frames to mono float32 at a chosen rate: plane views, downmix, resampling.
 
 The sample-level half of :mod:`core.audio` (which opens, seeks and picks windows): no I/O, no
-torch. FFmpeg (PyAV) resamples; one resampler per rate and thread is kept, as building one
-costs about as much as resampling 3 s of audio through it.
+torch. FFmpeg (PyAV) resamples; one resampler per rate and thread serves all the windows of a
+file, as building one costs about as much as resampling 3 s of audio through it.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import threading
 import av
 import numpy as np
 
-__all__ = ["MonoCollector", "clean"]
+__all__ = ["MonoCollector", "clean", "forget_resamplers"]
 
 _DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64, "flt": np.float32, "dbl": np.float64}
 
@@ -60,6 +60,13 @@ def _resampler(rate: int, sr: int, reuse: bool) -> av.AudioResampler:
     if (rate, sr) not in cache:
         cache[(rate, sr)] = av.AudioResampler("flt", "mono", sr)
     return cache[(rate, sr)]
+
+
+def forget_resamplers() -> None:
+    """Start this thread's next file with fresh resamplers. A reused resampler carries its phase and
+    delay line from one span to the next, shifting the next window by a few samples: reused only
+    within a file, a file's windows are the same whatever was decoded before it."""
+    _RESAMPLERS.__dict__.pop("by_rates", None)
 
 
 def _forget_resampler(rate: int, sr: int) -> None:

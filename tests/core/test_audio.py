@@ -163,6 +163,21 @@ def test_resampled_windows_match_a_full_decode(tmp_path, suffix):
         assert np.corrcoef(aligned[n // 50:], window[n // 50:])[0, 1] > (0.99 if suffix in LOSSLESS else 0.9)
 
 
+@pytest.mark.parametrize("suffix", [".mp3", ".m4a"])
+def test_windows_do_not_depend_on_the_file_decoded_before(tmp_path, suffix):
+    """The same file gives bit-identical windows whatever this thread decoded before it: a resampler
+    reused across files carried its phase and delay line over, shifting every window by a few samples."""
+    path = write_audio(tmp_path / f"music{suffix}", 40.0, sr=48000, kind="noise", seed=3)
+    other = write_audio(tmp_path / f"other{suffix}", 37.3, sr=48000, kind="noise", seed=4)
+    fresh = load_windows(path, 22050, 22050, 4).windows
+    load_windows(other, 22050, 22050, 5)
+    again = load_windows(path, 22050, 22050, 4).windows
+    assert np.array_equal(fresh, again)
+    excerpt = load(path, 22050, offset=12.0, duration=3.0)
+    load(other, 22050, offset=5.0, duration=7.0)
+    assert np.array_equal(excerpt, load(path, 22050, offset=12.0, duration=3.0))
+
+
 def test_seeking_reads_only_a_small_part_of_a_long_file(tmp_path):
     if not Path("/proc/self/io").exists():
         pytest.skip("needs Linux /proc/self/io to count bytes read")
