@@ -14,7 +14,9 @@ the fraction of its 10 neighbours that share its source (the game whose soundtra
 - Musly (``pymusly``, "timbre" method, 30 s excerpts; distances, smaller = more similar; checked
   on a pair of identical tracks before use).
 
-Prints one table (system, P@10 macro, P@10 micro, relative to Musly) and writes it as markdown.
+Prints one table (system, P@10 macro, P@10 micro, relative to Musly; for cbrec also its playlists:
+the share of a seed's 10 picks from its source, and of its 10 nearest the playlist keeps) and
+writes it as markdown.
 """
 from __future__ import annotations
 
@@ -62,8 +64,11 @@ def neighbours_from_scores(scores: np.ndarray, larger_is_closer: bool) -> list[l
     return [np.argsort(row, kind="stable")[:K].tolist() for row in s]
 
 
-def cbrec_neighbours(model: str, paths: list[str], corpus: Path, workers: int) -> tuple[list[list[int]], dict]:
-    """Scan the corpus into a fresh library with ``model``; ``Library.similar`` for every track."""
+def cbrec_neighbours(model: str, paths: list[str], sources: list[str], corpus: Path,
+                     workers: int) -> tuple[list[list[int]], dict]:
+    """Scan the corpus into a fresh library with ``model``; ``Library.similar`` for every track, and
+    a playlist of K picks from every track: the share of picks from the seed's source (micro) and
+    the share of its K nearest neighbours the playlist keeps (its rules drop only duplicates)."""
     from core import Library
 
     index = {p: i for i, p in enumerate(paths)}
@@ -72,12 +77,18 @@ def cbrec_neighbours(model: str, paths: list[str], corpus: Path, workers: int) -
         report = lib.scan([str(corpus / "library")])
         seconds = time.monotonic() - t0
         by_path = {t.path: t for t in lib.tracks()}
-        out = []
+        out, same, kept = [], [], []
         for p in paths:
             hits = lib.similar(by_path[p], n=K) if p in by_path else []
             out.append([index[h.track.path] for h in hits if h.track.path in index])
+            if p in by_path:                                   # a playlist of K picks from this seed
+                picks = [h.track.path for h in lib.playlist(by_path[p], length=K + 1).hits()[1:]]
+                same.append(np.mean([sources[index[q]] == sources[index[p]] for q in picks if q in index]))
+                kept.append(len({h.track.path for h in hits} & set(picks)) / max(len(hits), 1))
         info = {"analysed": len(report.added), "failed": len(report.failed), "scan_seconds": round(seconds, 1),
                 "tracks_per_s": round(len(report.added) / max(seconds, 1e-9), 1),
+                "playlist_same_source": round(float(np.mean(same)), 3) if same else None,
+                "playlist_keeps_nearest": round(float(np.mean(kept)), 3) if kept else None,
                 "analysis_version": lib.analysis_version}
     return out, info
 
@@ -134,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, dict] = {}
     for spec in models:
         path, _, label = spec.partition("=")
-        nb, info = cbrec_neighbours(path, paths, args.corpus, args.workers)
+        nb, info = cbrec_neighbours(path, paths, sources, args.corpus, args.workers)
         rows[f"cbrec: {label or Path(path).stem}"] = {"neighbours": nb, **info}
         print(f"{label or path}: {info}", file=sys.stderr)
     sims, failed = mfcc_scores(paths, args.workers)
@@ -157,7 +168,11 @@ def report(rows: dict[str, dict], sources: list[str], args: argparse.Namespace, 
              f"| system | P@{K} macro | P@{K} micro | vs Musly (macro) | notes |", "|---|---:|---:|---:|---|"]
     for name, r in rows.items():
         rel = f"{100 * (r['macro'] / base - 1):+.1f} %" if base else "n/a"
-        notes = f"{r['tracks_per_s']} tracks/s scan, {r['failed']} failed" if "tracks_per_s" in r else f"{r['failed']} failed"
+        notes = f"{r['failed']} failed"
+        if "tracks_per_s" in r:
+            notes = (f"{r['tracks_per_s']} tracks/s scan, {notes}; playlist({K} picks): "
+                     f"{r['playlist_same_source']:.3f} from the seed's source, keeps "
+                     f"{100 * r['playlist_keeps_nearest']:.0f} % of its {K} nearest")
         lines.append(f"| {name} | {r['macro']:.3f} | {r['micro']:.3f} | {rel} | {notes} |")
     if musly_check:
         lines += ["", f"Musly check: identical-file distance {musly_check['identical_pair_distance']:.4g} "
