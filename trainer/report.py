@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from trainer.pipeline import Context, load_interactions
+from trainer.data_stages import load_interactions
+from trainer.pipeline import Context
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from trainer.config import EXTRA_SECTIONS, ExperimentConfig
-from trainer.pipeline import Context, Stage, StageError, data_paths, load_interactions, register
+from trainer.data_stages import data_paths, load_interactions
+from trainer.pipeline import Context, Stage, StageError, register
 
 log = logging.getLogger(__name__)
 
