@@ -81,8 +81,9 @@ class MonoCollector:
     numpy and FFmpeg calls per block rather than per frame); a change of format, layout or rate
     mid-stream closes the block and, for a new rate, starts a new resampler. The skipped audio
     goes through the resampler and is dropped after it, so with ``reuse`` (a span that begins
-    with a pre-roll) the thread's resampler serves every window: what remains in it from the
-    previous window only touches the first output samples of the pre-roll, which are dropped.
+    with a pre-roll) the thread's resampler serves every window of a file (see
+    :func:`forget_resamplers`): what remains in it from the previous window only touches the
+    first output samples of the pre-roll, which are dropped.
     """
 
     _BLOCK = 1 << 18
