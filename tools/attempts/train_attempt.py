@@ -1,7 +1,7 @@
 """Train one attempt in the bundled model's world, with optional prototype terms not in the trainer.
 
     python tools/attempts/train_attempt.py NAME [--teacher none|song|crop] [--timbre-weight W]
-        [--teacher-tau T] [FIT_KEY=TOML_VALUE ...]        e.g. instance_weight=1.0 select_on='"total"'
+        [--teacher-tau T] [--train-fraction F] [FIT_KEY=TOML_VALUE ...]        e.g. instance_weight=1.0 select_on='"total"'
 
 Reads trainer/experiments/bundled.toml and its finished world (features, split, WMF) in its
 out_dir; writes the run to /tmp/cbrec-attempts/NAME (best.pt, card_config.json, predictions).
@@ -110,6 +110,19 @@ def add_teacher_term(kind: str, weight: float, teacher_tau: float, ctx: Context,
     objectives.Objective.__call__ = call_with_teacher
 
 
+def keep_share_of_training_songs(share: float, seed: int) -> None:
+    """Wrap training_rows so that only a seeded random ``share`` of the training rows is used."""
+    rows_of = stages.training_rows
+
+    def fewer(*a, **k):
+        rows = rows_of(*a, **k)
+        train = rows["train"]
+        pick = np.random.default_rng(seed + 100).permutation(len(train))[:max(1, round(share * len(train)))]
+        return {**rows, "train": np.sort(train[pick])}
+
+    stages.training_rows = fewer
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("name")
@@ -117,12 +130,16 @@ def main() -> None:
     ap.add_argument("--teacher", choices=("none", "song", "crop"), default="none")
     ap.add_argument("--timbre-weight", type=float, default=1.0)
     ap.add_argument("--teacher-tau", type=float, default=0.05)
+    ap.add_argument("--train-fraction", type=float, default=1.0,
+                    help="train on this random share of the training songs (a learning-curve point)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     over = {k: tomllib.loads(f"v = {v}")["v"] for k, v in (a.split("=", 1) for a in args.settings)}
     cfg = load_config(ROOT / "trainer" / "experiments" / "bundled.toml")
     s = FitSettings.from_dict({**{k: v for k, v in cfg.extra["fit"].items() if k != "runs"}, **over})
     ctx = AttemptContext(cfg, cfg.out_path(), show_progress=False)
+    if args.train_fraction < 1.0:
+        keep_share_of_training_songs(args.train_fraction, s.seed)
     if args.teacher != "none":
         add_teacher_term(args.teacher, args.timbre_weight, args.teacher_tau, ctx, s)
     r = stages._fit_one(ctx, args.name, s)
