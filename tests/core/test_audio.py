@@ -13,7 +13,8 @@ import pytest
 
 from core.audio import AUDIO_EXTENSIONS, AudioInfo, Excerpt, load, load_windows, probe, window_starts
 from core.errors import AudioError
-from tests.audio_factory import make_adversarial_set, synth, write_audio
+from tests.adversarial_audio import make_adversarial_set
+from tests.audio_factory import synth, write_audio
 
 SR = 16000
 QUARTER_HZ = (250.0, 500.0, 1000.0, 2000.0)  # one tone per quarter of the test track

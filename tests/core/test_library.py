@@ -14,7 +14,8 @@ import pytest
 
 from core import CancelToken, Library
 from core.errors import CbrecError, ModelError, TrackNotFound
-from tests.audio_factory import make_adversarial_set, write_audio
+from tests.adversarial_audio import make_adversarial_set
+from tests.audio_factory import write_audio
 from tests.core.conftest import MUSIC
 from tests.model_factory import make_test_model
 

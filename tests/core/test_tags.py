@@ -7,7 +7,8 @@ import threading
 import pytest
 
 from core.tags import TrackTags, read_tags
-from tests.audio_factory import make_adversarial_set, write_audio
+from tests.adversarial_audio import make_adversarial_set
+from tests.audio_factory import write_audio
 
 TAGS = {"title": "Blue in Green", "artist": "Miles Davis", "album": "Kind of Blue",
         "albumartist": "Miles Davis Sextet", "tracknumber": "3/5", "date": "1959-08-17", "genre": "Jazz"}
