@@ -117,6 +117,16 @@ class _Worker:
     started: float = 0.0                              # when the head task began
 
 
+def _send(worker: _Worker, item: tuple[Any, Any]) -> None:
+    """Send a task already in ``worker.inflight``. A worker that died a moment ago (its socket is
+    closed, its end not yet seen) cannot take it: the task stays in flight, and the death is
+    reported as a crash of the task at its head when the pool next looks (``_collect``)."""
+    try:
+        worker.conn.send(item)
+    except OSError as exc:  # BrokenPipeError, ConnectionResetError
+        log.debug("worker %s is gone (%s); its death is handled as a crash", worker.process, exc)
+
+
 class IsolatedPool:
     """Run ``func_path`` ("module:function") over payloads in ``workers`` spawned processes."""
 
@@ -175,7 +185,7 @@ class IsolatedPool:
                 if not worker.inflight:
                     worker.started = time.monotonic()
                 worker.inflight.append((key, payload))
-                worker.conn.send((key, payload))
+                _send(worker, (key, payload))
         return exhausted
 
     def _collect(self, worker: _Worker, ready: list) -> Iterator[TaskResult]:
@@ -206,7 +216,7 @@ class IsolatedPool:
         fresh.started = time.monotonic()
         for item in rest:
             fresh.inflight.append(item)
-            fresh.conn.send(item)
+            _send(fresh, item)
         return TaskResult(key, False, None, reason)
 
     @staticmethod

@@ -36,3 +36,18 @@ def test_cancel_stops_promptly():
             seen.append(result)
     assert time.monotonic() - started < 10
     assert [r.value for r in seen] == ["1"]
+
+
+def test_a_worker_that_died_before_it_was_fed_does_not_break_the_run():
+    """Sending to a worker that crashed a moment ago (its socket closed, the pool not yet aware)
+    raised BrokenPipeError out of ``run`` and ended the whole scan; now the death is handled as a
+    crash: the task at its head fails, the rest go to a fresh worker."""
+    pool = IsolatedPool("tests.core.pool_tasks:behave", workers=1, timeout=10)
+    pool.start()
+    victim = pool._workers[0].process
+    victim.kill()
+    victim.join(5)
+    results = {r.key: r for r in pool.run(enumerate(["ok:a", "ok:b", "ok:c"])) if r is not None}
+    assert sorted(results) == [0, 1, 2]
+    assert "crashed" in results[0].reason and not results[0].ok
+    assert [results[i].value for i in (1, 2)] == ["b", "c"]
