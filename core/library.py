@@ -139,12 +139,9 @@ class Library:
             if root not in known_folders:
                 self.store.add_folder(root)
         entries, walk_failed = scanning.walk(roots, exclude)
-        failures = self.store.failure_states()
-        plan = scanning.plan(entries, walk_failed, roots, self.store.file_states(), failures,
+        plan = scanning.plan(entries, walk_failed, roots, self.store.file_states(), self.store.failure_states(),
                              self.store.fingerprints_with_vectors(self.analysis_version))
-        on_disk = {e.path for e in entries}
-        stale_failures = [p for p in failures if p not in on_disk and scanning.is_under(p, roots)]
-        self._apply_file_changes(plan, stale_failures)
+        self._apply_file_changes(plan)
         # the network loads on the inference thread while the first files decode; a library
         # with nothing to analyse never loads it
         outcome = analyse(plan.tasks, self.store, self.card, lambda: self.embedder, self.settings, progress,
@@ -155,9 +152,9 @@ class Library:
                           unchanged=plan.unchanged, cancelled=outcome.cancelled,
                           seconds=time.monotonic() - started)
 
-    def _apply_file_changes(self, plan: scanning.ScanPlan, stale_failures: list[str]) -> None:
+    def _apply_file_changes(self, plan: scanning.ScanPlan) -> None:
         """Commit moves, removals, metadata-only changes and forgotten failures before decoding."""
-        if not (plan.moved or plan.removed or plan.touched or stale_failures):
+        if not (plan.moved or plan.removed or plan.touched or plan.forgotten_failures):
             return
         with self.store.transaction() as conn:
             for old, entry in plan.moved:
@@ -165,7 +162,7 @@ class Library:
             for entry in plan.touched:
                 self.store.update_file_state(conn, entry.path, entry.size, entry.mtime_ns)
             self.store.remove_paths(conn, plan.removed)
-            self.store.remove_failures(conn, stale_failures)
+            self.store.remove_failures(conn, plan.forgotten_failures)
 
     def folders(self) -> list[str]:
         return self.store.folders()

@@ -51,6 +51,7 @@ class ScanPlan:
     removed: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)      # found while walking
     still_failing: list[tuple[str, str]] = field(default_factory=list)
+    forgotten_failures: list[str] = field(default_factory=list)      # failed before, gone from disk
     unchanged: int = 0
 
 
@@ -145,7 +146,8 @@ def plan(entries: list[FileEntry], walk_failed: list[tuple[str, str]], folders: 
     """Diff files on disk against the store.
 
     ``known``: stored tracks by path; ``failures``: path -> (size, mtime_ns, reason) of files
-    that failed before; ``analysed``: fingerprints that already have a vector of this model.
+    that failed before (those gone from under ``folders`` become ``forgotten_failures``, as gone
+    tracks become ``removed``); ``analysed``: fingerprints that already have a vector of this model.
     """
     result = ScanPlan(failed=list(walk_failed))
     roots = [os.path.abspath(os.path.expanduser(f)) for f in folders]
@@ -186,4 +188,5 @@ def plan(entries: list[FileEntry], walk_failed: list[tuple[str, str]], folders: 
         else:
             result.tasks.append(AnalysisTask(entry, fp, fp not in analysed, "added"))
     result.removed = sorted(gone)
+    result.forgotten_failures = sorted(p for p in failures if p not in on_disk and is_under(p, roots))
     return result
