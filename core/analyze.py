@@ -78,7 +78,7 @@ class _Batcher:
         self.current = _Batch([], [])
         self.in_flight: deque[_Batch] = deque()
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="cbrec-inference")
-        self.loaded = self.executor.submit(load_embedder)
+        self.loaded = self.executor.submit(self._load, load_embedder)
         self.last_flush = time.monotonic()
 
     def add(self, task: AnalysisTask, result: TaskResult) -> None:
@@ -121,12 +121,17 @@ class _Batcher:
         """Stop the inference thread (after its current batch)."""
         self.executor.shutdown(wait=True, cancel_futures=True)
 
+    def _load(self, load_embedder: Callable[[], Any]) -> Any:
+        """(inference thread, first job) load the network and set this thread's torch threads."""
+        embedder = load_embedder()
+        import torch
+
+        torch.set_num_threads(self.threads)  # the thread count is per thread with OpenMP: set it here
+        return embedder
+
     def _vectors(self, needing: list[tuple[AnalysisTask, np.ndarray]]) -> dict[str, np.ndarray]:
         """(inference thread) the model's vector for each decoded file, by path."""
         embedder = self.loaded.result()
-        import torch
-
-        torch.set_num_threads(self.threads)  # the thread count is per thread with OpenMP
         batch = np.stack([w for _, w in needing]).astype(np.float32, copy=False)
         return {task.entry.path: vec for (task, _), vec in zip(needing, embedder.embed(batch), strict=True)}
 
