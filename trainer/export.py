@@ -114,7 +114,7 @@ def export_model(ctx: Any, run: str | None, name: str, out_dir: Path, extra_metr
     arch = cfg.pop("architecture")
     net = build_net(arch, cfg["params"])
     net.load_state_dict(torch.load(folder / "best.pt", map_location="cpu", weights_only=True))
-    trained_geometry = {"window_seconds": cfg["window_seconds"]}
+    trained_window_seconds = cfg["window_seconds"]   # before --window-seconds overrides it
     if n_windows:
         cfg["n_windows"] = int(n_windows)
     if window_seconds:
@@ -122,7 +122,7 @@ def export_model(ctx: Any, run: str | None, name: str, out_dir: Path, extra_metr
     trained_on, metrics, training = card_provenance(ctx, run)
     metrics.update(extra_metrics or {})
     training["settings"] = settings
-    training["training_window_seconds"] = trained_geometry["window_seconds"]
+    training["training_window_seconds"] = trained_window_seconds
     card = ModelCard.from_config(name, arch, cfg, trained_on=trained_on, metrics=metrics, training=training)
     out_dir.mkdir(parents=True, exist_ok=True)
     return save_model(net.eval(), card, out_dir / name)
