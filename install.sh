@@ -25,6 +25,6 @@ if [ -n "$missing" ]; then
 fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
+
 .venv/bin/python -m pip install -q -e ".[test]"
 echo "cbrec installed: start the app with .venv/bin/cbrec, the command line with .venv/bin/cbrec-lib"

@@ -21,4 +21,7 @@ def test_resources_are_a_package_with_package_data():
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert meta["package-dir"]["cbrec_resources"] == "resources"
     assert (ROOT / "resources" / "__init__.py").exists()
-    assert {"models/*.pt", "models/*.json"} <= set(meta["package-data"]["cbrec_resources"])
+    # the data folders are listed as packages of their own, so setuptools ships them without its
+    # "package would be ignored" warning
+    assert {"cbrec_resources.models", "cbrec_resources.icons"} <= set(meta["packages"])
+    assert {"*.pt", "*.json"} <= set(meta["package-data"]["cbrec_resources.models"])

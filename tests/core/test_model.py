@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torchaudio
 
 from core.errors import ModelError
 from core.model import (
@@ -25,6 +24,7 @@ from core.model import (
     save_model,
 )
 from core.model.checkpoint import load_net
+from core.model.frontend import mel_filterbank
 from tests.model_factory import make_test_model, tiny_config
 
 ARCHS = sorted(ARCHITECTURES)
@@ -50,11 +50,25 @@ def _card_json(pt: Path) -> Path:
 
 # --- frontend -------------------------------------------------------------------------------
 
-def test_logmel_matches_torchaudio_melspectrogram() -> None:
+def test_mel_filterbank_matches_librosa_reference() -> None:
+    """Reference: librosa 0.11 ``librosa.filters.mel`` (Slaney scale and norm), summarised per row in
+    ``data/librosa_mel_reference.json`` (made once with librosa; cbrec does not depend on it)."""
+    reference = json.loads((Path(__file__).parent / "data" / "librosa_mel_reference.json").read_text())
+    for config in reference["configs"]:
+        fb = mel_filterbank(config["sr"], config["n_fft"], config["n_mels"]).astype(np.float64)
+        assert fb.shape == (config["n_mels"], config["n_fft"] // 2 + 1)
+        np.testing.assert_allclose(fb.sum(1), config["row_sums"], atol=1e-7)
+        np.testing.assert_allclose(fb.max(1), config["row_peak_values"], atol=1e-7)
+        assert fb.argmax(1).tolist() == config["row_peak_bins"]
+        assert (fb > 0).sum(1).tolist() == config["row_nonzero_bins"]
+
+
+def test_logmel_is_log1p_of_filterbank_times_power_spectrum() -> None:
     wave = torch.from_numpy(_audio(1, 3, 22050)[0])
     ours = LogMel(sample_rate=22050, n_fft=1024, hop_length=512, n_mels=64)(wave)
-    mel = torchaudio.transforms.MelSpectrogram(22050, n_fft=1024, hop_length=512, n_mels=64,
-                                               norm="slaney", mel_scale="slaney")(wave)
+    spec = torch.stft(wave, 1024, 512, window=torch.hann_window(1024), center=True, pad_mode="reflect",
+                      return_complex=True).abs().square()
+    mel = torch.from_numpy(mel_filterbank(22050, 1024, 64)) @ spec
     assert ours.shape == (3, 64, 22050 // 512 + 1)
     torch.testing.assert_close(ours, torch.log1p(1e4 * mel), atol=1e-4, rtol=1e-4)
 
