@@ -20,7 +20,7 @@ import numpy as np
 from core.errors import LibraryError
 from core.types import Track
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -60,6 +60,24 @@ _MIGRATIONS: dict[int, str] = {
         score REAL,
         PRIMARY KEY (playlist_id, position)
     );
+    """,
+    # 2: listening history (issue 12). One row per play, or per imported play count of another
+    # player. ``ext_key`` makes re-imports idempotent within a ``source``; ``track_id`` is NULL
+    # while an entry matches no library track (kept, so a later scan can still match it).
+    2: """
+    CREATE TABLE plays (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        ext_key TEXT NOT NULL,
+        track_id INTEGER REFERENCES tracks(id) ON DELETE SET NULL,
+        played_at REAL,
+        seconds REAL,
+        count INTEGER NOT NULL DEFAULT 1,
+        artist TEXT, title TEXT, album TEXT, location TEXT,
+        imported_at REAL NOT NULL,
+        UNIQUE (source, ext_key)
+    );
+    CREATE INDEX plays_track ON plays(track_id);
     """,
 }
 
