@@ -3,6 +3,7 @@
     >>> pt = make_test_model(tmp_path)                       # dieleman2014, 2 x 1 s windows at 22050 Hz
     >>> lib = Library.open(db, model=pt)
     >>> pt = make_test_model(tmp_path, "samplecnn2017", n_windows=1, output_dim=8)
+    >>> pt = make_test_model(tmp_path, tags=["rock", "jazz", "ambient"])   # with a tag head
 """
 from __future__ import annotations
 
@@ -64,13 +65,16 @@ def make_test_model(tmp_path: Path, architecture: str = "dieleman2014", **overri
     ``overrides``: ``name``, ``seed`` (default 0), card fields (``sample_rate``, ``window_seconds``,
     ``n_windows``, ``frontend``, ``trained_on``, ``metrics``, ``training``), ``params`` (a dict)
     or any single network parameter (``output_dim=8``, ``channels=[4, 4]``...). The card's
-    frontend ``n_mels`` follows the network's.
+    frontend ``n_mels`` follows the network's. ``tags`` (a list of names) adds a random tag head.
     """
     seed = int(overrides.pop("seed", 0))
+    tags = list(overrides.pop("tags", []))
     name, config, extra = tiny_config(architecture, **overrides)
-    card = ModelCard.from_config(name, architecture, config, **extra)
+    card = ModelCard.from_config(name, architecture, config, tags=tags, **extra)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = build_net(architecture, card.params)
+        if tags:
+            net.attach_tag_head(len(tags))
     save_model(net, card, Path(tmp_path) / f"{name}.pt")
     return Path(tmp_path) / f"{name}.pt"

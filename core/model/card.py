@@ -31,7 +31,8 @@ class ModelCard:
     how many windows of a track are embedded and averaged; ``output_dim`` the vector length.
     ``trained_on`` / ``metrics`` / ``training`` are free-form provenance (e.g. ``training =
     {"device": "cuda", "seconds": 812.0, "epochs": 30}``). ``created`` (ISO 8601, UTC) and
-    ``analysis_version`` (16 hex digits) are filled in by :func:`save_model`.
+    ``analysis_version`` (16 hex digits) are filled in by :func:`save_model`. ``tags`` names the
+    outputs of the network's tag head (``ContentNet.tag_head``), when it has one.
     """
 
     name: str
@@ -45,6 +46,9 @@ class ModelCard:
     trained_on: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
+    #: Names of the tag scores the model predicts (e.g. musicnn's 50 Last.fm tags), in the order of
+    #: its tag head's outputs; empty for a model without tags.
+    tags: list = field(default_factory=list)
     created: str = ""
     analysis_version: str = ""
 

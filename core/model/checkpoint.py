@@ -72,6 +72,9 @@ def save_model(net: ContentNet, card: ModelCard, path: str | Path) -> ModelCard:
     created = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
     card = dataclasses.replace(card, params=dict(net.params), name=card.name or pt_path.stem, created=created)
     check_card(card)
+    n_heads = 0 if net.tag_head is None else net.tag_head.out_features
+    if n_heads != len(card.tags):
+        raise ModelError(f"The card names {len(card.tags)} tag(s) but the network's tag head has {n_heads} outputs.")
     try:  # normalise through JSON so the hash is computed on exactly what load_model will read
         card = ModelCard.from_dict(json.loads(json.dumps(card.to_dict())))
     except TypeError as exc:
@@ -121,6 +124,8 @@ def load_net(path: str | Path) -> tuple[ContentNet, ModelCard]:
         net = build_net(card.architecture, card.params)
     except ModelError as exc:
         raise ModelError(f"The model card {json_path} cannot be used: {exc}") from exc
+    if card.tags:
+        net.attach_tag_head(len(card.tags))
     data, state = _read_weights(pt_path)
     try:
         net.load_state_dict(state, strict=True)

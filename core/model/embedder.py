@@ -78,28 +78,60 @@ class Embedder:
         finite, unit length; a zero prediction becomes :func:`fallback_vector`). Any number of
         windows >= 1 per track is accepted; ``window_samples`` must match the model.
         """
-        x = np.asarray(windows, dtype=np.float32)
-        if x.ndim != 3 or x.shape[1] < 1 or x.shape[2] != self.window_samples:
-            raise ValueError(f"expected windows of shape (n_tracks, n_windows, {self.window_samples}), "
-                             f"got {x.shape}")
+        x = self._check(windows)
         n_tracks, n_win, n_samples = x.shape
         if n_tracks == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         flat = x.reshape(n_tracks * n_win, n_samples)
-        if not np.isfinite(flat).all():  # checked first: the decoder's output is already clean
-            flat = np.nan_to_num(flat, nan=0.0, posinf=0.0, neginf=0.0)
-        preds = self._predict(flat).reshape(n_tracks, n_win, self.dim)
-        return l2_normalize(preds.mean(axis=1))
+        preds, _ = self._predict(flat, with_tags=False)
+        return l2_normalize(preds.reshape(n_tracks, n_win, self.dim).mean(axis=1))
+
+    @property
+    def tag_names(self) -> list[str]:
+        """The names of the tag scores :meth:`embed_with_tags` returns (empty: the model has no tags)."""
+        return list(self.card.tags) if self.net.tag_head is not None else []
+
+    def embed_with_tags(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Like :meth:`embed`, plus ``(n_tracks, n_tags)`` float32 tag scores in [0, 1] (None without tags).
+
+        A track's tag scores are the mean over its windows of each window's sigmoid scores (as
+        musicnn's taggram is averaged), in the order of :attr:`tag_names`.
+        """
+        x = self._check(windows)
+        n_tracks, n_win, n_samples = x.shape
+        if n_tracks == 0:
+            n_tags = len(self.tag_names)
+            return np.zeros((0, self.dim), np.float32), (np.zeros((0, n_tags), np.float32) if n_tags else None)
+        preds, tags = self._predict(x.reshape(n_tracks * n_win, n_samples), with_tags=True)
+        vectors = l2_normalize(preds.reshape(n_tracks, n_win, self.dim).mean(axis=1))
+        if tags is None:
+            return vectors, None
+        return vectors, tags.reshape(n_tracks, n_win, -1).mean(axis=1).astype(np.float32)
 
     def embed_one(self, windows: np.ndarray) -> np.ndarray:
         """``(n_windows, window_samples)`` -> ``(dim,)`` float32 unit vector."""
         return self.embed(np.asarray(windows)[None])[0]
 
-    def _predict(self, flat: np.ndarray) -> np.ndarray:
-        """``(n, window_samples)`` -> ``(n, dim)`` raw predictions, in chunks of ``max_batch_windows``."""
-        out = []
+    def _check(self, windows: np.ndarray) -> np.ndarray:
+        """Windows as float32 ``(n_tracks, n_windows, window_samples)`` with non-finite samples zeroed."""
+        x = np.asarray(windows, dtype=np.float32)
+        if x.ndim != 3 or x.shape[1] < 1 or x.shape[2] != self.window_samples:
+            raise ValueError(f"expected windows of shape (n_tracks, n_windows, {self.window_samples}), "
+                             f"got {x.shape}")
+        if not np.isfinite(x).all():  # checked first: the decoder's output is already clean
+            x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        return x
+
+    def _predict(self, flat: np.ndarray, with_tags: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(n, window_samples)`` -> ``(n, dim)`` raw predictions and, when asked and the model has a
+        tag head, ``(n, n_tags)`` tag scores; in chunks of ``max_batch_windows``."""
+        out, tag_out = [], []
         with torch.inference_mode():
             for start in range(0, len(flat), self.max_batch_windows):
                 wave = torch.from_numpy(flat[start:start + self.max_batch_windows]).to(self.device)
-                out.append(self.net(self.frontend(wave)).float().cpu().numpy())
-        return np.concatenate(out)
+                raw = self.net(self.frontend(wave))
+                out.append(raw.float().cpu().numpy())
+                tags = self.net.tag_probabilities(raw) if with_tags else None
+                if tags is not None:
+                    tag_out.append(tags.float().cpu().numpy())
+        return np.concatenate(out), (np.concatenate(tag_out) if tag_out else None)

@@ -18,6 +18,10 @@ class ContentNet(torch.nn.Module):
     ``l2_output`` parameter says so). ``input_kind`` names the frontend it reads:
     ``"logmel"`` gives ``(batch, n_mels, frames)``, ``"waveform"`` gives ``(batch, 1, samples)``.
     ``params`` holds every hyper-parameter (defaults filled in), as written to the model card.
+
+    A network may carry a *tag head*: a linear layer from its raw per-window output to tag logits
+    (musicnn's last layer, or the same layer re-used by a student distilled to musicnn's
+    penultimate). Its names are the card's ``tags``; :meth:`tag_probabilities` applies it.
     """
 
     architecture: ClassVar[str]
@@ -30,6 +34,16 @@ class ContentNet(torch.nn.Module):
         super().__init__()
         self.params = resolve_params(type(self), params)
         self.output_dim = int(self.params["output_dim"])
+        self.tag_head: torch.nn.Linear | None = None
+
+    def attach_tag_head(self, n_tags: int) -> torch.nn.Linear:
+        """Add a ``Linear(output_dim, n_tags)`` tag head (saved and loaded with the weights)."""
+        self.tag_head = torch.nn.Linear(self.output_dim, int(n_tags))
+        return self.tag_head
+
+    def tag_probabilities(self, raw: Tensor) -> Tensor | None:
+        """``(batch, output_dim)`` raw outputs -> ``(batch, n_tags)`` sigmoid tag scores, or None without a head."""
+        return None if self.tag_head is None else torch.sigmoid(self.tag_head(raw))
 
     @classmethod
     def default_config(cls) -> dict[str, Any]:

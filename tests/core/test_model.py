@@ -340,3 +340,30 @@ def test_embedder_wraps_an_in_memory_network() -> None:
 def test_default_model_path_is_none_or_an_existing_card() -> None:
     path = default_model_path()
     assert path is None or (path.is_file() and path.suffix == ".json")
+
+
+# --- tag heads ------------------------------------------------------------------------------
+
+def test_tag_head_saves_loads_and_scores_tracks(tmp_path: Path) -> None:
+    names = ["rock", "jazz", "ambient"]
+    embedder = load_model(make_test_model(tmp_path, tags=names), device="cpu")
+    assert embedder.tag_names == names and embedder.card.tags == names
+    windows = _audio(3, embedder.n_windows, embedder.window_samples)
+    vectors, tags = embedder.embed_with_tags(windows)
+    np.testing.assert_array_equal(vectors, embedder.embed(windows))
+    assert tags.shape == (3, 3) and tags.dtype == np.float32
+    assert np.all((tags > 0) & (tags < 1))
+    # a track's scores are the mean of its windows' sigmoid scores
+    raw = embedder.net(embedder.frontend(torch.from_numpy(windows[0])))
+    expected = torch.sigmoid(embedder.net.tag_head(raw)).mean(0).detach().numpy()
+    np.testing.assert_allclose(tags[0], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_model_without_tags_returns_none_and_card_must_match_head(tmp_path: Path) -> None:
+    embedder = load_model(make_test_model(tmp_path), device="cpu")
+    vectors, tags = embedder.embed_with_tags(_audio(2, embedder.n_windows, embedder.window_samples))
+    assert tags is None and vectors.shape == (2, embedder.dim) and embedder.tag_names == []
+    net, card = load_net(make_test_model(tmp_path, name="tagged", tags=["a", "b"]))
+    card.tags = ["a"]
+    with pytest.raises(ModelError, match="names 1 tag"):
+        save_model(net, card, tmp_path / "bad")
