@@ -20,7 +20,7 @@ import numpy as np
 from core.errors import LibraryError
 from core.types import Track
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -78,6 +78,18 @@ _MIGRATIONS: dict[int, str] = {
         UNIQUE (source, ext_key)
     );
     CREATE INDEX plays_track ON plays(track_id);
+    """,
+    # 3: automatic tags (issue 11). A tagged model's scores per analysed content, keyed like
+    # vectors by (fingerprint, analysis version): float32 blobs in the order of that version's
+    # ``tag_names`` (a JSON list), so the store alone says what every score means.
+    3: """
+    CREATE TABLE tag_scores (
+        fingerprint TEXT NOT NULL,
+        version TEXT NOT NULL,
+        scores BLOB NOT NULL,
+        PRIMARY KEY (fingerprint, version)
+    ) WITHOUT ROWID;
+    CREATE TABLE tag_names (version TEXT PRIMARY KEY, names TEXT NOT NULL);
     """,
 }
 
@@ -283,6 +295,7 @@ class Store:
             conn.execute("DELETE FROM tracks WHERE path = ?", (encode_path(path),))
             conn.execute("DELETE FROM failures WHERE path = ?", (encode_path(path),))
         conn.execute("DELETE FROM vectors WHERE fingerprint NOT IN (SELECT fingerprint FROM tracks)")
+        conn.execute("DELETE FROM tag_scores WHERE fingerprint NOT IN (SELECT fingerprint FROM tracks)")
 
     def remove_failures(self, conn: sqlite3.Connection, paths: Iterable[str]) -> None:
         conn.executemany("DELETE FROM failures WHERE path = ?", [(encode_path(p),) for p in paths])
