@@ -16,8 +16,10 @@ from PySide6.QtWidgets import (
 )
 
 from core import Track
-from desktop.models import TRACK_ROLE, TrackTableModel
+from desktop.models import COLUMNS, TRACK_ROLE, TrackTableModel
 from desktop.resources import app_icon
+
+DEFAULT_SORT_COLUMN = COLUMNS.index("Artist")  # A to Z, then album and track number
 
 
 def default_music_folder() -> str:
@@ -94,8 +96,9 @@ class LibraryView(QStackedWidget):
         self.welcome = WelcomePage()
         self.table = QTableView()
         self.table.setModel(self.model)
+        # the indicator first: enabling sorting sorts by it (Qt's default is Title, descending)
+        self.table.horizontalHeader().setSortIndicator(DEFAULT_SORT_COLUMN, Qt.SortOrder.AscendingOrder)
         self.table.setSortingEnabled(True)
-        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setAlternatingRowColors(True)

@@ -57,7 +57,7 @@ class MapPanel(QWidget):
 
         self.color_combo.currentIndexChanged.connect(
             lambda: self.canvas.set_color_field(self.color_combo.currentData()))
-        self.canvas.selection_changed.connect(self._selection_changed)
+        self.canvas.marked.connect(self._selection_changed)
         self.playlist_button.clicked.connect(lambda: self.make_playlist.emit(self.canvas.selected_ids()))
         self.reset_button.clicked.connect(self.canvas.reset_view)
         self.library: Any = None
@@ -68,8 +68,10 @@ class MapPanel(QWidget):
         self._cancel: threading.Event | None = None
 
     def set_library(self, library: Any) -> None:
+        """A (re)opened library: its layout is computed again, and nothing stays selected."""
         self.library = library
         self.stale = True
+        self.canvas.select_ids([])
 
     def refresh(self) -> None:
         """Recompute the layout from the library's vectors (in the background)."""
@@ -118,9 +120,10 @@ class MapPanel(QWidget):
         if generation == self._generation:
             self.status.setText(f"The map could not be computed: {message}")
 
-    def _selection_changed(self, ids: list) -> None:
-        self.playlist_button.setEnabled(bool(ids))
-        self.playlist_button.setText(f"Make playlist from {len(ids)} selected" if ids
+    def _selection_changed(self, count: int) -> None:
+        """The button tells how many tracks are selected on the map now (never a stale count)."""
+        self.playlist_button.setEnabled(count > 0)
+        self.playlist_button.setText(f"Make playlist from {count} selected" if count
                                      else "Make playlist from selection")
 
     def stop(self) -> None:

@@ -34,7 +34,8 @@ def category_color(rank: int) -> QColor:
 class MapCanvas(QWidget):
     """Scatter plot of a 2-D layout. ``selection_changed`` carries the selected track ids."""
 
-    selection_changed = Signal(list)
+    selection_changed = Signal(list)   # a selection the user made on the map
+    marked = Signal(int)               # how many points are selected now, however that changed
     activated = Signal(object)  # Track (double-click)
     hovered = Signal(object)    # Track or None
 
@@ -67,7 +68,7 @@ class MapCanvas(QWidget):
         self.ids = np.asarray(ids, np.int64)
         self.xy = np.asarray(xy, np.float32).reshape(-1, 2)
         self.tracks = list(tracks)
-        self.selected = np.array([i for i, t in enumerate(self.ids.tolist()) if t in old_sel], np.int64)
+        self._set_selected(np.array([i for i, t in enumerate(self.ids.tolist()) if t in old_sel], np.int64))
         self.hover = None
         if not keep_view:
             self._zoom, self._pan = 1.0, QPointF(0, 0)
@@ -88,13 +89,18 @@ class MapCanvas(QWidget):
     def select_ids(self, ids: Sequence[int], emit: bool = False) -> None:
         """Mark tracks as selected (e.g. from the library table)."""
         wanted = set(ids)
-        self.selected = np.array([i for i, t in enumerate(self.ids.tolist()) if t in wanted], np.int64)
+        self._set_selected(np.array([i for i, t in enumerate(self.ids.tolist()) if t in wanted], np.int64))
         self.update()
         if emit:
             self.selection_changed.emit(self.selected_ids())
 
     def selected_ids(self) -> list[int]:
         return self.ids[self.selected].tolist()
+
+    def _set_selected(self, indexes: np.ndarray) -> None:
+        """The one place the selection changes, so that ``marked`` always tells its size."""
+        self.selected = indexes.astype(np.int64)
+        self.marked.emit(len(self.selected))
 
     def _label(self, track: Track | None) -> str:
         value = getattr(track, self.color_field, None) if track is not None else None
@@ -124,13 +130,32 @@ class MapCanvas(QWidget):
         lo, hi = self.xy.min(axis=0), self.xy.max(axis=0)
         span = np.maximum(hi - lo, 1e-6)
         margin = 24.0
-        w, h = max(self.width() - 2 * margin, 1.0), max(self.height() - 2 * margin, 1.0)
+        width = self.width() - self._legend_room()
+        w, h = max(width - 2 * margin, 1.0), max(self.height() - 2 * margin, 1.0)
         scale = min(w / span[0], h / span[1]) * self._zoom
         cx, cy = (lo + hi) / 2
-        t.translate(self.width() / 2 + self._pan.x(), self.height() / 2 + self._pan.y())
+        t.translate(width / 2 + self._pan.x(), self.height() / 2 + self._pan.y())
         t.scale(scale, scale)
         t.translate(-float(cx), -float(cy))
         return t
+
+    def legend_rect(self) -> QRectF | None:
+        """Where the legend is drawn (top right), or None when there is none."""
+        if not self.legend:
+            return None
+        fm = self.fontMetrics()
+        row_h = fm.height() + 2
+        width = min(240, max(fm.horizontalAdvance(f"{label} ({n})") for label, _, n in self.legend) + 28)
+        return QRectF(self.width() - width - 10, 10, width, row_h * len(self.legend) + 8)
+
+    def _legend_room(self) -> float:
+        """Pixels kept free on the right for the legend, so that it covers no point at the
+        default view; none when the canvas is too narrow to spare them (the legend then overlaps)."""
+        box = self.legend_rect()
+        if box is None:
+            return 0.0
+        room = box.width() + 10
+        return room if self.width() - room >= 240 else 0.0
 
     def screen_points(self) -> np.ndarray:
         """(n, 2) widget coordinates of every point."""
@@ -202,10 +227,11 @@ class MapCanvas(QWidget):
     def _paint_legend(self, p: QPainter) -> None:
         if not self.legend:
             return
-        fm = p.fontMetrics()
+        p.setFont(self.font())
+        fm = self.fontMetrics()
         row_h = fm.height() + 2
-        width = min(240, max(fm.horizontalAdvance(f"{label} ({n})") for label, _, n in self.legend) + 28)
-        box = QRectF(self.width() - width - 10, 10, width, row_h * len(self.legend) + 8)
+        box = self.legend_rect()
+        width = box.width()
         bg = QColor(self.palette().window().color())
         bg.setAlpha(215)
         p.setPen(Qt.PenStyle.NoPen)
@@ -268,7 +294,7 @@ class MapCanvas(QWidget):
             chosen = np.array([hit] if hit is not None else [], np.int64)
         if event.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier):
             chosen = np.union1d(self.selected, chosen)
-        self.selected = chosen.astype(np.int64)
+        self._set_selected(chosen)
         self.update()
         self.selection_changed.emit(self.selected_ids())
 

@@ -42,6 +42,9 @@ def sort_key(track: Track, column: int) -> tuple:
     """Key of a track for a column: unknown values last, text compared case-insensitively."""
     if column == 3:
         return (track.duration is None, track.duration or 0.0)
+    if column == 1:  # by artist: then album, track number and title, as players list a library
+        return (not track.artist, (track.artist or "").casefold(), (track.album or "").casefold(),
+                track.track_number or 0, track.title.casefold())
     value = (track.title, track.artist, track.album, None, status_text(track))[column]
     return (not value, (value or "").casefold())
 

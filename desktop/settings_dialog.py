@@ -46,10 +46,18 @@ def describe_model(path: str) -> tuple[bool, str]:
         if bundled is None:
             return False, "No model is bundled with this copy of cbrec: choose a model file."
         path = str(bundled)
-    pt = Path(path).expanduser()
+    try:
+        pt = Path(path).expanduser()
+    except RuntimeError as exc:  # "~nosuchuser"
+        return False, f"{path} is not a usable path: {str(exc).rstrip('.')}."
+    try:
+        if pt.is_dir() or not pt.name or pt.name in (".", ".."):  # "/", "~", "music/": half-typed paths
+            return False, f"{pt} is a folder: choose a model file (.pt) in it."
+        if not pt.exists():
+            return False, f"{pt} does not exist."
+    except OSError as exc:  # e.g. a folder on the way that may not be read
+        return False, f"{pt} cannot be read: {exc.strerror or exc}."
     card_path = pt.with_suffix(".json")
-    if not pt.exists():
-        return False, f"{pt} does not exist."
     if not card_path.exists():
         return False, f"The model card {card_path.name} is missing beside {pt.name}."
     try:

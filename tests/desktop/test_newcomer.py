@@ -1,0 +1,104 @@
+"""What a new user hit in the first hour (issue 9, "The app"): each test holds one of those defects."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QApplication
+
+from core import Track
+from desktop.map_view import MapCanvas
+from desktop.models import COLUMNS
+from desktop.settings import AppSettings
+from desktop.settings_dialog import SettingsDialog, describe_model
+from tests.desktop.conftest import SONGS
+
+
+def test_typing_a_model_path_from_slash_never_fails(qtbot, test_model):
+    """Point 2: "/" as the first character was a `with_suffix` error and a storm of dialogs."""
+    for half_typed in ("/", "~", ".", "..", "/tmp/", "~no-such-user-here/m.pt"):
+        ok, text = describe_model(half_typed)
+        assert ok is False and text, half_typed
+    assert "folder" in describe_model("/")[1]
+    dialog = SettingsDialog(AppSettings(), [])
+    qtbot.addWidget(dialog)
+    dialog.file_radio.setChecked(True)
+    dialog.model_edit.clear()
+    dialog.model_edit.setFocus()
+    typed = str(test_model)
+    qtbot.keyClicks(dialog.model_edit, typed)  # an exception in a slot fails the test (pytest-qt)
+    assert dialog.model_edit.text() == typed, "no keystroke is swallowed"
+    assert describe_model(typed)[0] is True
+    assert "test" in dialog.model_info.text() or "vectors" in dialog.model_info.text()
+
+
+def test_library_table_starts_sorted_by_artist_a_to_z(qtbot):
+    """Point 5: the table started sorted by Title Z to A, with no sort indicator."""
+    from desktop.library_view import LibraryView
+
+    view = LibraryView()
+    qtbot.addWidget(view)
+    tracks = [Track(i, f"/m/{i}.mp3", title, artist, album, track_number=n)
+              for i, (title, artist, album, n) in enumerate([
+                  ("Zebra", "Ann", "B-sides", 2), ("Apple", "Cid", "Alpha", 1), ("Mango", "Ann", "B-sides", 1),
+                  ("Kiwi", None, None, None), ("Banana", "bob", "Alpha", 1), ("Cherry", "Ann", "Album", 7)])]
+    view.model.set_tracks(tracks)
+    shown = [(view.model.track_at(r).artist, view.model.track_at(r).title) for r in range(view.model.rowCount())]
+    assert shown == [("Ann", "Cherry"), ("Ann", "Mango"), ("Ann", "Zebra"), ("bob", "Banana"),
+                     ("Cid", "Apple"), (None, "Kiwi")], "artist A-Z, then album and track number; unknown last"
+    header = view.table.horizontalHeader()
+    assert header.sortIndicatorSection() == COLUMNS.index("Artist")
+    assert header.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder
+    view.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # a click on Title still sorts A-Z
+    assert [view.model.track_at(r).title for r in range(3)] == ["Apple", "Banana", "Cherry"]
+
+
+def test_map_button_count_follows_the_selection_after_a_model_change(make_window, scanned_settings, tmp_path,
+                                                                        qtbot):
+    """Point 3: after a model change the map was cleared but the button still said "from 12 selected"."""
+    from tests.model_factory import make_test_model
+
+    win = make_window(scanned_settings)
+    panel = win.map_panel
+    with qtbot.waitSignal(panel.layout_ready, timeout=20000):
+        win.tabs.setCurrentWidget(panel)
+    panel.canvas.select_ids(panel.canvas.ids.tolist(), emit=True)
+    assert panel.playlist_button.text() == f"Make playlist from {len(SONGS)} selected"
+    # a selection made in the library table updates the count as well
+    win.tabs.setCurrentWidget(win.library_view)
+    win.library_view.select_ids([int(panel.canvas.ids[0]), int(panel.canvas.ids[1])])
+    assert panel.playlist_button.text() == "Make playlist from 2 selected"
+    win.tabs.setCurrentWidget(panel)
+
+    other = make_test_model(tmp_path / "other", seed=5, name="other-model")
+    new = AppSettings(**{**scanned_settings.__dict__, "model": str(other)})
+    with qtbot.waitSignal(win.library_ready, timeout=30000):
+        win.apply_settings(new, win.library.folders())
+    assert panel.canvas.selected_ids() == []
+    assert panel.playlist_button.text() == "Make playlist from selection"
+    assert not panel.playlist_button.isEnabled()
+
+
+def test_map_legend_covers_no_dot(qtbot):
+    """Point 4: the legend (top right) covered the dots in that corner."""
+    canvas = MapCanvas()
+    qtbot.addWidget(canvas)
+    canvas.resize(700, 460)
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(-1, 1, size=(400, 2)).astype(np.float32)
+    xy[:4] = [[1, -1], [1, 1], [-1, -1], [-1, 1]]  # the four corners of the layout
+    tracks = [Track(i, f"/m/{i}.mp3", f"t{i}", f"Artist with a longish name {i % 10}") for i in range(400)]
+    canvas.set_points(np.arange(400), xy, tracks)
+    canvas.show()
+    qtbot.waitExposed(canvas)
+    box = canvas.legend_rect()
+    assert box is not None and len(canvas.legend) == 10
+    pts = canvas.screen_points()
+    size = canvas._point_size()
+    grown = box.adjusted(-size, -size, size, size)
+    inside = [i for i, (x, y) in enumerate(pts) if grown.contains(QPointF(float(x), float(y)))]
+    assert inside == [], f"{len(inside)} dots under the legend"
+    assert (pts[:, 0] >= 0).all() and (pts[:, 0] <= canvas.width()).all()
+    assert (pts[:, 1] >= 0).all() and (pts[:, 1] <= canvas.height()).all()
+    # the layout still uses most of the canvas
+    assert pts[:, 0].max() - pts[:, 0].min() > 0.5 * canvas.width()
+    QApplication.processEvents()
