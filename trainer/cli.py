@@ -123,11 +123,23 @@ def _export_arguments(p: argparse.ArgumentParser) -> None:
     add_arguments(p)
 
 
+def _run_distill(args: argparse.Namespace) -> int:
+    from trainer.distill import run
+    return run(args)
+
+
+def _distill_arguments(p: argparse.ArgumentParser) -> None:
+    from trainer.distill import add_arguments
+    add_arguments(p)
+
+
 COMMANDS: dict[str, Command] = {
     "run": Command("run every stage of an experiment (skipping finished ones)", _run_all, _config_arguments),
     "init": Command("write a starting experiment TOML file", _run_init, _init_arguments),
     "status": Command("show which stages are done, stale or not run", _run_status, _status_arguments),
     "export": Command("write <dir>/<name>.pt + .json (model card) from a fit run", _run_export, _export_arguments),
+    "distill": Command("train a fast student to reproduce a teacher model's vectors (and tags) on unlabelled audio",
+                       _run_distill, _distill_arguments),
 }
 
 
