@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import appdirs
 import numpy as np
@@ -30,6 +31,9 @@ from core.pool import IsolatedPool
 from core.progress import CancelToken, ProgressCallback
 from core.store import Store
 from core.types import Hit, ScanReport, Track
+
+if TYPE_CHECKING:
+    from core.history import History, ImportReport, PlayStats
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,7 @@ class Library:
         self._index: VectorIndex | None = None
         self._index_generation = -1
         self._index_lock = threading.Lock()
+        self._history: History | None = None
 
     @classmethod
     def open(cls, path: str | os.PathLike | None = None, model: str | os.PathLike | None = None,
@@ -307,6 +312,39 @@ class Library:
 
     def delete_playlist(self, playlist_id: int) -> None:
         self.store.delete_playlist(playlist_id)
+
+    # -- listening history (core.history) ---------------------------------------------------------
+    @property
+    def history(self) -> History:
+        """Plays, imports and the taste vector of this library (:class:`core.history.History`)."""
+        if self._history is None:
+            from core.history import History
+
+            self._history = History(self.store, self.analysis_version, self.dim)
+        return self._history
+
+    def import_history(self, path: str | os.PathLike, progress: ProgressCallback | None = None,
+                       cancel: CancelToken | None = None) -> ImportReport:
+        """Import a Last.fm CSV, ListenBrainz, Spotify or player-database export; matched and
+        unmatched entries (with reasons) in the report. Importing a file again adds nothing twice."""
+        return self.history.import_file(path, progress, cancel)
+
+    def record_play(self, ref: TrackRef, heard: float, started_at: float | None = None) -> bool:
+        """Record a play heard for ``heard`` seconds; counts (True) after 30 s or half the track."""
+        return self.history.record_play(self.track(ref), heard, started_at)
+
+    def play_stats(self) -> dict[int, PlayStats]:
+        """``track id → PlayStats(count, last_played)`` for every played track."""
+        return self.history.stats()
+
+    def for_you(self, n: int = 25, include_played: bool = False, max_per_artist: int | None = None,
+                discovery: float = 0.3, half_life_days: float | None = None) -> Playlist:
+        """The library ranked by your taste vector (from the listening history), as a playlist.
+
+        ``discovery``: share of places kept for tracks played at most once (with ``include_played``);
+        ``half_life_days``: weight recent plays more (a play that old counts half)."""
+        items = self.history.for_you(self._view(), n, include_played, max_per_artist, discovery, half_life_days)
+        return self._to_playlist(items, [], lambda _: "For you")
 
     # -- lifetime ---------------------------------------------------------------------------------
     def close(self) -> None:
