@@ -77,6 +77,16 @@ def analyse_bliss(paths: Sequence[str], workers: int = 2) -> PeerRun:
     return _run("bliss", _bliss_vector, paths, workers)
 
 
+def musly_track_is_finite(feature: bytes) -> bool:
+    """Whether a serialised Musly track (big-endian float32 model parameters) holds only finite numbers.
+
+    A silent excerpt gives a degenerate timbre model (NaN/inf); added to a jukebox, it turns every
+    distance of every track into NaN (mutual proximity normalises by all tracks).
+    """
+    usable = len(feature) // 4 * 4
+    return bool(np.isfinite(np.frombuffer(feature[:usable], dtype=">f4")).all())
+
+
 def musly_distances(features: Sequence[bytes]) -> np.ndarray:
     """(n, n) Musly distance matrix (smaller = more similar) from serialised tracks."""
     import pymusly

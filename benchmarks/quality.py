@@ -118,9 +118,17 @@ def musly_scores(paths: list[str], workers: int) -> tuple[np.ndarray, int, dict]
     """Musly distances (n, n); failed tracks get +inf; plus the identical-pair check."""
     run = peers.analyse_musly(paths + paths[:1], workers)
     feats = run.features
+    degenerate = [paths[i] for i, f in enumerate(feats[:len(paths)]) if f is not None and not peers.musly_track_is_finite(f)]
+    if degenerate:  # Musly's own model of these excerpts is NaN (silence): they fail, as a decode error would
+        print(f"Musly: {len(degenerate)} track(s) with a degenerate (non-finite) timbre model, counted as failed: "
+              f"{', '.join(Path(p).name for p in degenerate[:5])}", file=sys.stderr)
+    feats = [f if f is not None and peers.musly_track_is_finite(f) else None for f in feats]
     ok = [i for i, f in enumerate(feats) if f is not None]
     dist = np.full((len(feats), len(feats)), np.inf)
     dist[np.ix_(ok, ok)] = peers.musly_distances([feats[i] for i in ok])
+    if not np.isfinite(dist[np.ix_(ok, ok)]).all():
+        raise SystemExit("Musly returned NaN or infinite distances between analysed tracks; its P@10 would be "
+                         "meaningless, so this run stops here.")
     n = len(paths)
     twin = dist[0, n]                                   # track 0 against its identical copy
     others = np.delete(dist[0, :n], 0)
