@@ -22,10 +22,15 @@ from desktop.resources import app_icon
 DEFAULT_SORT_COLUMN = COLUMNS.index("Artist")  # A to Z, then album and track number
 
 
-def default_music_folder() -> str:
-    """The user's music folder (QStandardPaths.MusicLocation), or the home folder."""
+def music_folder() -> str | None:
+    """The user's music folder (QStandardPaths.MusicLocation) if it exists, else None."""
     music = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MusicLocation)
-    return music or str(Path.home())
+    return music if music and Path(music).is_dir() else None
+
+
+def default_music_folder() -> str:
+    """Where a folder chooser starts: the user's music folder if it exists, or the home folder."""
+    return music_folder() or str(Path.home())
 
 
 class WelcomePage(QWidget):
@@ -47,11 +52,14 @@ class WelcomePage(QWidget):
         self.text = QLabel(self.INTRO)
         self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.text.setWordWrap(True)
-        self.default_folder = default_music_folder()
+        self.default_folder = music_folder()  # offered only when it exists
         self.add_button = QPushButton(f"Add {self.default_folder}")
         self.add_button.setDefault(True)
         self.add_button.setMinimumHeight(36)
-        self.other_button = QPushButton("Choose another folder…")
+        self.other_button = QPushButton("Choose another folder…" if self.default_folder else "Choose a music folder…")
+        if not self.default_folder:
+            self.other_button.setDefault(True)
+            self.other_button.setMinimumHeight(36)
         self.settings_button = QPushButton("Open settings…")
         self.settings_button.setMinimumHeight(36)
         layout = QVBoxLayout(self)
@@ -71,7 +79,7 @@ class WelcomePage(QWidget):
         """The invitation to add a folder (None), or a message without buttons (e.g. while opening)."""
         self.title.setText("<h2>Your library is empty</h2>" if text is None else "<h2>Welcome to cbrec</h2>")
         self.text.setText(self.INTRO if text is None else text)
-        self.add_button.setVisible(text is None)
+        self.add_button.setVisible(text is None and self.default_folder is not None)
         self.other_button.setVisible(text is None)
         self.settings_button.setVisible(False)
 

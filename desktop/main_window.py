@@ -7,6 +7,7 @@ models hold the data, workers do the long jobs, this class wires them together.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -64,6 +65,7 @@ class MainWindow(QMainWindow):
         self.opener = opener
         self.library: Any = None
         self.failures: list[tuple[str, str]] = []
+        self._told_no_playback = False
         self.runner = TaskRunner(self)
         self.scans = ScanController(self)
         self.watcher = FolderWatcher(self)
@@ -209,6 +211,9 @@ class MainWindow(QMainWindow):
         """Remember a music folder, watch it and scan it."""
         if self.library is None:
             return
+        if not os.path.isdir(path):
+            QMessageBox.warning(self, "Cannot add folder", f"{path} does not exist or is not a folder.")
+            return
         try:
             self.library.add_folder(path)
         except Exception as exc:
@@ -239,12 +244,13 @@ class MainWindow(QMainWindow):
         self.scan_status.set_message(report.summary())
         if self.library is None:  # the library was closed (e.g. reopened with another model)
             return
-        self.failures = self.library.failures()
+        self.failures = self._all_failures(report)
         self.scan_status.set_failures(len(self.failures))
         changed = report.added or report.updated or report.moved or report.removed
         if not self.library_view.model.total() and not changed and not report.cancelled:
             self.library_view.welcome.text.setText(
-                "No audio files were found there. Add the folder where you keep your music.")
+                "\n".join(f"{path} could not be scanned: {reason}." for path, reason in report.failed[:3])
+                if report.failed else "No audio files were found there. Add the folder where you keep your music.")
         if changed:
             self._reload_tracks()
             self.map_panel.stale = True
@@ -252,6 +258,13 @@ class MainWindow(QMainWindow):
                 self.map_panel.refresh()
             self._watch(self.library.folders())
         self.scan_done.emit(report)
+
+    def _all_failures(self, report: ScanReport) -> list[tuple[str, str]]:
+        """The library's failed files plus what this scan could not read (a folder that could
+        not be opened is not a file the library keeps), so *Failed files…* lists every failure."""
+        stored = self.library.failures()
+        known = {path for path, _ in stored}
+        return stored + [(path, reason) for path, reason in report.failed if path not in known]
 
     def _scan_failed(self, message: str) -> None:
         self.scan_status.set_message("Scan failed")
@@ -300,8 +313,18 @@ class MainWindow(QMainWindow):
 
     # --- playback -------------------------------------------------------------------------------
     def play(self, track: Track | None) -> None:
-        if track is not None:
+        """Preview ``track``; without an audio output, say so (a dialog the first time)."""
+        if track is None:
+            return
+        if self.player.available:
             self.player.play(track)
+            return
+        if self._told_no_playback:
+            self.show_message(self.player.problem)
+            return
+        self._told_no_playback = True
+        QMessageBox.information(self, "Cannot play", f"{self.player.problem}\n\n“{track.display}” was not played. "
+                                "Export the playlist or use “Open in player” to hear it in another program.")
 
     def _next_track(self, current: Track | None) -> Track | None:
         in_playlist = current is not None and any(t.id == current.id for t in self.playlist_panel.model.tracks())

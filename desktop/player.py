@@ -63,8 +63,8 @@ class PlayerBar(QWidget):
 
         self.player, self.output, self.problem = backend()
         if self.player is None:
-            self.setEnabled(False)
-            self.title_label.setText("Playback unavailable")
+            self.setEnabled(False)  # the reason stays readable in the bar (a disabled widget shows no tooltip)
+            self.title_label.setText(self.problem.replace("Preview playback is unavailable", "Playback unavailable"))
             self.setToolTip(self.problem)
             log.info(self.problem)
             return

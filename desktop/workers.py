@@ -24,8 +24,10 @@ def user_message(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         where = f" ({exc.filename})" if exc.filename else ""
         return f"{exc.strerror}{where}"
+    from desktop.app import log_file
+
     text = str(exc) or exc.__class__.__name__
-    return f"Unexpected error: {text}. Details are in the log."
+    return f"Unexpected error: {text}. The details are in the log: {log_file()}"
 
 
 class _TaskSignals(QObject):

@@ -102,3 +102,69 @@ def test_map_legend_covers_no_dot(qtbot):
     # the layout still uses most of the canvas
     assert pts[:, 0].max() - pts[:, 0].min() > 0.5 * canvas.width()
     QApplication.processEvents()
+
+
+def test_first_run_offers_only_a_music_folder_that_exists(make_window, settings, tmp_path, qtbot, monkeypatch,
+                                                         dialogs):
+    """Point 1: "Add ~/Music" was offered when ~/Music did not exist; the scan then said "1 failed"
+    and *Failed files…* listed nothing. Only existing folders are offered; a folder that cannot be
+    scanned is listed with its reason."""
+    from PySide6.QtCore import QStandardPaths
+
+    from desktop.library_view import WelcomePage
+    from desktop.scan_panel import FailuresDialog
+
+    music = tmp_path / "Music"
+    real = QStandardPaths.writableLocation
+    monkeypatch.setattr(QStandardPaths, "writableLocation", staticmethod(
+        lambda loc: str(music) if loc == QStandardPaths.StandardLocation.MusicLocation else real(loc)))
+    win = make_window(settings)
+    welcome = win.library_view.welcome
+    assert not welcome.add_button.isVisible(), "no offer of a folder that does not exist"
+    assert welcome.other_button.isVisible() and welcome.other_button.text() == "Choose a music folder…"
+
+    win.add_folder(str(music))  # e.g. typed or remembered: refused with the reason, nothing scanned
+    assert dialogs.shown[-1] == ("Cannot add folder", f"{music} does not exist or is not a folder.")
+    assert win.library.folders() == []
+
+    music.mkdir()
+    again = WelcomePage()
+    qtbot.addWidget(again)
+    assert again.default_folder == str(music) and again.add_button.text() == f"Add {music}"
+
+    # a folder that goes away (an unplugged disk) cannot be scanned: the list says which and why
+    gone = tmp_path / "usb-disk"
+    gone.mkdir()
+    with qtbot.waitSignal(win.scan_done, timeout=60000):
+        win.add_folder(str(gone))
+    gone.rmdir()
+    with qtbot.waitSignal(win.scan_done, timeout=60000) as done:
+        win.rescan()
+    assert [p for p, _ in done.args[0].failed] == [str(gone)]
+    assert [p for p, _ in win.failures] == [str(gone)]
+    assert "cannot open the folder" in win.failures[0][1]
+    assert win.scan_status.failures_button.isVisible() and win.scan_status.failures_button.text() == "1 failed"
+    table = FailuresDialog(win.failures, win).table
+    assert table.rowCount() == 1 and table.item(0, 0).text() == str(gone)
+    assert "could not be scanned" in welcome.text.text()
+
+
+def test_play_without_audio_output_says_so_and_errors_name_the_log(make_window, settings, qtbot, dialogs):
+    """Point 10: Play did nothing visible without an audio output; "Details are in the log" said
+    not where the log is."""
+    from desktop.app import log_file
+    from desktop.workers import user_message
+
+    problem = "Preview playback is unavailable: no audio output device was found."
+    win = make_window(settings, open_library=False, player_backend=lambda: (None, None, problem))
+    assert "no audio output" in win.player.title_label.text()
+    track = Track(1, "/m/a.mp3", "Morning", "Ann")
+    win.play(track)
+    assert dialogs.shown[-1][0] == "Cannot play"
+    assert problem in dialogs.shown[-1][1] and "Ann - Morning" in dialogs.shown[-1][1]
+    win.play(track)  # once told, later attempts say it in the status bar
+    assert len(dialogs.shown) == 1
+    assert "no audio output" in win.statusBar().currentMessage()
+
+    text = user_message(ValueError("boom"))
+    assert "boom" in text and str(log_file()) in text and log_file().name == "cbrec.log"
