@@ -6,6 +6,9 @@
     cbrec-lib path ~/Music/a.mp3 ~/Music/b.ogg --length 10 -o walk.xspf --save "Morning walk"
     cbrec-lib playlists                          # saved playlists (from the app or --save)
     cbrec-lib export "Morning walk" walk.m3u8    # a saved playlist, by name or id
+    cbrec-lib history import scrobbles.csv       # Last.fm/ListenBrainz/Spotify/Rhythmbox/Strawberry
+    cbrec-lib history                            # most played tracks and artists
+    cbrec-lib for-you -n 25 -o mix.m3u8          # a mix from your listening history
 
 Global options choose the library folder (``--library``), the model (``--model``) and the device.
 Errors are printed as one sentence and exit with status 2; there are no tracebacks.
@@ -157,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("playlist", help="saved playlist name or id")
     p.add_argument("output")
     p.set_defaults(func=cmd_export)
+    from core.history.cli import register as register_history
+
+    register_history(sub, _print_playlist)
     return parser
 
 

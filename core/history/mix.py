@@ -7,8 +7,6 @@ times; without ``include_played`` every pick is unplayed anyway.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from core.playlist import TrackSource, _best_first, _chain, _Pool, _Rules, _unit
@@ -37,16 +35,14 @@ def rank_and_pick(ids: np.ndarray, vecs: np.ndarray, taste: np.ndarray, plays: d
     order = _best_first(scores, ids)
     if not include_played:
         order = order[played[order] == 0]
-        fresh_quota = n
-    else:
-        fresh_quota = int(round(n * discovery))
-    fresh = order[played[order] <= rare]
-    familiar = order[played[order] > rare]
+    fresh = played[order] <= rare
+    quota = {True: n if not include_played else int(round(n * discovery))}
+    quota[False] = n - quota[True]
     rules = _Rules(vecs.shape[1], n, max_per_artist)
-    chosen = _pick(fresh, fresh_quota, ids, vecs, tracks, rules)
-    chosen += _pick(familiar, n - len(chosen), ids, vecs, tracks, rules)
-    if len(chosen) < n:   # the familiar side ran out: fill from the fresh one
-        chosen += _pick(fresh, n - len(chosen), ids, vecs, tracks, rules)
+    chosen = _pick(order, fresh, quota, ids, vecs, tracks, rules)
+    if len(chosen) < n:   # one side ran out: the other fills the mix
+        chosen += _pick(order, fresh, {True: n - len(chosen), False: n - len(chosen)}, ids, vecs, tracks, rules,
+                        total=n - len(chosen))
     if not chosen:
         return []
     sel = np.asarray(chosen, dtype=np.int64)
@@ -57,22 +53,27 @@ def rank_and_pick(ids: np.ndarray, vecs: np.ndarray, taste: np.ndarray, plays: d
     return [(int(ids[sel[k]]), float(scores[sel[k]])) for k in flow]
 
 
-def _pick(order: np.ndarray, want: int, ids: np.ndarray, vecs: np.ndarray, tracks: TrackSource,
-          rules: _Rules) -> list[int]:
-    """Up to ``want`` rows of ``order`` (best first) the rules admit; fetches tracks in chunks."""
+def _pick(order: np.ndarray, fresh: np.ndarray, quota: dict[bool, int], ids: np.ndarray, vecs: np.ndarray,
+          tracks: TrackSource, rules: _Rules, total: int | None = None) -> list[int]:
+    """Rows of ``order`` (best first) the rules admit, at most ``quota[fresh[k]]`` of each kind
+    (and ``total`` in all); fetches tracks in growing chunks."""
+    left = dict(quota)
+    want = sum(left.values()) if total is None else total
     out: list[int] = []
     start, chunk = 0, max(4 * want, 64)
     while len(out) < want and start < len(order):
-        rows: Sequence[int] = order[start:start + chunk].tolist()
+        ks = range(start, min(start + chunk, len(order)))
         start += chunk
         chunk *= 4
-        found = tracks.tracks_by_id([int(ids[r]) for r in rows])
-        for r in rows:
+        found = tracks.tracks_by_id([int(ids[order[k]]) for k in ks])
+        for k in ks:
+            r, kind = int(order[k]), bool(fresh[k])
             track = found.get(int(ids[r]))
-            if track is None or int(ids[r]) in rules.ids or not rules.admits(track, vecs[r]):
+            if left[kind] <= 0 or track is None or not rules.admits(track, vecs[r]):
                 continue
             rules.add(track, vecs[r])
             out.append(r)
+            left[kind] -= 1
             if len(out) == want:
                 break
     return out
