@@ -160,7 +160,8 @@ class _Batcher:
                 batch.failed.append((task, "the model produced an invalid vector for this audio"))
                 continue
             e = task.entry
-            items.append(NewTrack(e.path, e.size, e.mtime_ns, task.fingerprint, value["tags"], vec))
+            items.append(NewTrack(e.path, e.size, e.mtime_ns, task.fingerprint, value["tags"], vec,
+                                  ctime_ns=e.ctime_ns or None, inode=e.inode or None))
             (self.outcome.added if task.kind == "added" else self.outcome.updated).append(e.path)
         return items
 

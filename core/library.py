@@ -30,6 +30,7 @@ from core.playlist import Playlist, make_path, make_playlist
 from core.pool import IsolatedPool
 from core.progress import CancelToken, ProgressCallback
 from core.store import Store
+from core.store_playlists import entry_tracks
 from core.types import Hit, ScanReport, Track
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class Library:
         self.store = Store(self.root / "library.sqlite3")
         self.settings = AnalysisSettings(workers=workers or min(os.cpu_count() or 2, 8))
         self._index: VectorIndex | None = None
-        self._index_generation = -1
+        self._index_stamp = ""
         self._index_lock = threading.Lock()
         self._history: History | None = None
 
@@ -143,9 +144,12 @@ class Library:
         for root in roots:
             if root not in known_folders:
                 self.store.add_folder(root)
-        entries, walk_failed = scanning.walk(roots, exclude)
+        unreadable: set[str] = set()
+        entries, walk_failed = scanning.walk(roots, exclude, unreadable)
+        for path in self.store.drop_bad_vectors(self.analysis_version, self.dim):
+            log.warning("%s: its stored vector was damaged; analysing it again", path)
         plan = scanning.plan(entries, walk_failed, roots, self.store.file_states(), self.store.failure_states(),
-                             self.store.fingerprints_with_vectors(self.analysis_version))
+                             self.store.fingerprints_with_vectors(self.analysis_version), unreadable=unreadable)
         self._apply_file_changes(plan)
         # the network loads on the inference thread while the first files decode; a library
         # with nothing to analyse never loads it
@@ -153,19 +157,25 @@ class Library:
                           cancel, on_tracks, pool=pool)
         return ScanReport(added=outcome.added, updated=outcome.updated + [e.path for e in plan.touched],
                           moved=[(old, e.path) for old, e in plan.moved], removed=plan.removed,
+                          unavailable=plan.unavailable,
                           failed=plan.failed + plan.still_failing + outcome.failed,
                           unchanged=plan.unchanged, cancelled=outcome.cancelled,
                           seconds=time.monotonic() - started)
 
     def _apply_file_changes(self, plan: scanning.ScanPlan) -> None:
         """Commit moves, removals, metadata-only changes and forgotten failures before decoding."""
-        if not (plan.moved or plan.removed or plan.touched or plan.forgotten_failures):
+        if not (plan.moved or plan.removed or plan.touched or plan.forgotten_failures
+                or plan.unavailable or plan.returned or plan.restamped):
             return
         with self.store.transaction() as conn:
             for old, entry in plan.moved:
-                self.store.move_track(conn, old, entry.path, entry.size, entry.mtime_ns)
-            for entry in plan.touched:
-                self.store.update_file_state(conn, entry.path, entry.size, entry.mtime_ns)
+                self.store.move_track(conn, old, entry.path, entry.size, entry.mtime_ns, entry.ctime_ns, entry.inode)
+            for entry in plan.touched + plan.restamped:
+                self.store.update_file_state(conn, entry.path, entry.size, entry.mtime_ns, entry.ctime_ns,
+                                             entry.inode)
+            # a folder that cannot be read keeps its tracks, marked missing until it is back
+            self.store.set_available(conn, plan.unavailable, False)
+            self.store.set_available(conn, plan.returned, True)
             self.store.remove_paths(conn, plan.removed)
             self.store.remove_failures(conn, plan.forgotten_failures)
 
@@ -227,14 +237,19 @@ class Library:
         return found[tid]
 
     def index(self) -> VectorIndex:
-        """The Annoy index for the current model, rebuilt when the store has changed."""
+        """The Annoy index for the current model, rebuilt unless it was built from exactly this
+        store's content: its stamp is the model version, the store's id (never repeated by a new
+        file) and the store's content token (renewed by every write, so a restored older copy
+        never matches an index built later)."""
         with self._index_lock:
-            generation = self.store.generation()
-            if self._index is None or generation != self._index_generation:
+            stamp = f"{self.analysis_version}:{self.store.stamp()}"
+            if self._index is None or stamp != self._index_stamp:
+                for path in self.store.drop_bad_vectors(self.analysis_version, self.dim):
+                    log.warning("%s: its stored vector was damaged; the next scan analyses it again", path)
+                stamp = f"{self.analysis_version}:{self.store.stamp()}"
                 path = self.root / "index" / f"{self.analysis_version}.ann"
-                self._index = open_index(path, self.dim, f"{self.analysis_version}:{generation}",
-                                         self.vectors)
-                self._index_generation = generation
+                self._index = open_index(path, self.dim, stamp, self.vectors)
+                self._index_stamp = stamp
             return self._index
 
     def embed_file(self, path: str | os.PathLike) -> np.ndarray:
@@ -294,7 +309,7 @@ class Library:
     def save_playlist(self, playlist: Playlist, name: str | None = None) -> int:
         created = datetime.now(UTC).isoformat(timespec="seconds")
         params = json.dumps({"seeds": [t.id for t in playlist.seeds]})
-        items = list(zip((t.id for t in playlist.tracks), playlist.scores, strict=True))
+        items = list(zip(playlist.tracks, playlist.scores, strict=True))
         return self.store.save_playlist(name or playlist.name, created, items, params)
 
     def playlists(self) -> list[tuple[int, str, str]]:
@@ -305,10 +320,11 @@ class Library:
         saved = self.store.playlist(playlist_id)
         if saved is None:
             raise CbrecError(f"There is no saved playlist with id {playlist_id}.")
-        name, items = saved
-        tracks = self.store.tracks_by_id([t for t, _ in items], self.analysis_version)
-        kept = [(tracks[t], s) for t, s in items if t in tracks]
-        return Playlist(tracks=[t for t, _ in kept], scores=[s for _, s in kept], name=name)
+        name, entries = saved
+        tracks = self.store.tracks_by_id([e.track_id for e in entries if e.track_id is not None],
+                                         self.analysis_version)
+        # an entry whose file is gone stays, as a track with status "missing" and its saved path
+        return Playlist(tracks=list(entry_tracks(entries, tracks)), scores=[e.score for e in entries], name=name)
 
     def delete_playlist(self, playlist_id: int) -> None:
         self.store.delete_playlist(playlist_id)

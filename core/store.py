@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import LibraryError
+from core.store_playlists import PlaylistRecords
+from core.storefaults import Connection, DiskFull, ReadOnlyLibrary, connect, store_error
 from core.types import Track
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -91,6 +93,35 @@ _MIGRATIONS: dict[int, str] = {
     ) WITHOUT ROWID;
     CREATE TABLE tag_names (version TEXT PRIMARY KEY, names TEXT NOT NULL);
     """,
+    # 4: nothing is lost when a drive is away (issue 10). A track whose folder cannot be read is
+    # kept with ``available = 0``; ctime and inode tell a replaced file from an untouched one;
+    # playlist items keep the path (and what to show) of their track, so an entry whose file is
+    # gone stays in the playlist (``track_id`` NULL) and finds its track again when it returns.
+    # ``store_id`` (random, never repeated by a new file) and ``content`` (a random token renewed
+    # by every write to tracks or vectors) tie the vector index to the exact store it came from.
+    4: """
+    ALTER TABLE tracks ADD COLUMN available INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE tracks ADD COLUMN ctime_ns INTEGER;
+    ALTER TABLE tracks ADD COLUMN inode INTEGER;
+    CREATE TABLE playlist_entries (
+        playlist_id INTEGER NOT NULL REFERENCES playlists(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        track_id INTEGER REFERENCES tracks(id) ON DELETE SET NULL,
+        path BLOB NOT NULL,
+        fingerprint TEXT,
+        title TEXT, artist TEXT, duration REAL,
+        score REAL,
+        PRIMARY KEY (playlist_id, position)
+    );
+    INSERT INTO playlist_entries SELECT i.playlist_id, i.position, i.track_id, t.path, t.fingerprint,
+        t.title, t.artist, t.duration, i.score FROM playlist_items i JOIN tracks t ON t.id = i.track_id;
+    DROP TABLE playlist_items;
+    ALTER TABLE playlist_entries RENAME TO playlist_items;
+    CREATE INDEX playlist_items_track ON playlist_items(track_id);
+    CREATE INDEX playlist_items_path ON playlist_items(path);
+    INSERT OR REPLACE INTO meta VALUES ('store_id', lower(hex(randomblob(16))));
+    INSERT OR REPLACE INTO meta VALUES ('content', lower(hex(randomblob(16))))
+    """,
 }
 
 _TRACK_COLUMNS = ("id, path, title, artist, album, album_artist, track_number, year, genre, duration")
@@ -98,12 +129,16 @@ _TRACK_COLUMNS = ("id, path, title, artist, album, album_artist, track_number, y
 
 @dataclass(frozen=True)
 class FileState:
-    """What the store knows about a path: its id, size, mtime (ns) and content fingerprint."""
+    """What the store knows about a path: its id, size, mtime (ns), content fingerprint, and (when
+    known) ctime (ns) and inode, which tell a file replaced under the same size and mtime."""
 
     id: int
     size: int
     mtime_ns: int
     fingerprint: str
+    ctime_ns: int | None = None
+    inode: int | None = None
+    available: bool = True
 
 
 @dataclass(frozen=True)
@@ -116,6 +151,8 @@ class NewTrack:
     fingerprint: str
     tags: dict
     vector: np.ndarray | None
+    ctime_ns: int | None = None
+    inode: int | None = None
 
 
 def encode_path(path: str) -> bytes:
@@ -134,49 +171,93 @@ def clean_text(value: object) -> str | None:
     return text.replace("\x00", "").strip() or None
 
 
-class Store:
+class Store(PlaylistRecords):
     """Thread-safe access to one library database (one connection per thread, WAL mode)."""
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path, read_only: bool = False) -> None:
+        """Open (creating and migrating) the store; a library that cannot be written (read-only
+        folder or share, full disk) is opened read-only instead, for every query that writes
+        nothing. ``read_only`` asks for that from the start. Faults raise :class:`LibraryError`."""
         self.db_path = Path(db_path)
         self._local = threading.local()
         self._write_lock = threading.RLock()
+        self.read_only: str | None = "opened read-only" if read_only else None
+        self._immutable = False
+        if read_only:
+            self._open_read_only(None)
+            return
         try:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
             self._migrate(self.conn)
         except (sqlite3.Error, OSError) as exc:
-            raise LibraryError(f"Cannot open the library database {self.db_path}: {exc}. "
-                               "Check that the folder is writable, or choose another library folder.") from exc
+            fault = store_error(exc, self.db_path)
+            self.close()
+            if not isinstance(fault, (ReadOnlyLibrary, DiskFull)) or not self.db_path.is_file():
+                raise fault from exc
+            self._open_read_only(fault)
+
+    def _open_read_only(self, fault: LibraryError | None) -> None:
+        """Read without writing anything: ``mode=ro``, or (when there is no write-ahead log with
+        unmerged changes, so nothing can be missed) ``immutable``, which needs no ``-shm`` file."""
+        if fault is not None:
+            self.read_only = str(fault)
+        wal = self.db_path.with_name(self.db_path.name + "-wal")
+        try:
+            self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except LibraryError as exc:
+            self.close()
+            if wal.exists() and wal.stat().st_size > 0:
+                raise (fault or exc) from exc
+            self._immutable = True
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None or int(row[0]) != SCHEMA_VERSION:
+            raise LibraryError(f"The library {self.db_path} cannot be written now and was made by "
+                               f"{'an older' if row is None or int(row[0]) < SCHEMA_VERSION else 'a newer'} "
+                               "cbrec: open it once with write access so it can be upgraded.")
 
     # -- connections and transactions -------------------------------------------------------
     @property
-    def conn(self) -> sqlite3.Connection:
+    def conn(self) -> Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
+            conn = connect(self.db_path, read_only=self.read_only is not None, immutable=self._immutable)
+            try:
+                if self.read_only is None:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+            except BaseException:
+                conn.close()
+                raise
             self._local.conn = conn
         return conn
 
+    def check_writable(self, doing: str = "changing the library") -> None:
+        """Raise :class:`ReadOnlyLibrary` when the store was opened read-only."""
+        if self.read_only is not None:
+            raise ReadOnlyLibrary(f"The library {self.db_path} is open read-only, so {doing} is not possible "
+                                  f"({self.read_only.rstrip('.')}).")
+
     @contextmanager
-    def transaction(self, bump: bool = True) -> Iterator[sqlite3.Connection]:
+    def transaction(self, bump: bool = True) -> Iterator[Connection]:
         """One atomic write: everything inside commits together or not at all.
 
-        ``bump`` advances the generation counter: set it for writes to tracks or vectors (they
-        make the vector index stale), not for folders or playlists."""
+        ``bump`` renews the content token (and generation counter): set it for writes to tracks
+        or vectors (they make the vector index stale), not for folders or playlists. A failure
+        is raised as itself (a full disk says so); the ROLLBACK after it never hides it."""
+        self.check_writable()
         with self._write_lock:
             conn = self.conn
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                if bump:
+                    conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+                    conn.execute("UPDATE meta SET value = lower(hex(randomblob(16))) WHERE key = 'content'")
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                conn.rollback_quietly()
                 raise
-            if bump:
-                conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
-            conn.execute("COMMIT")
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -184,8 +265,10 @@ class Store:
             conn.close()
             self._local.conn = None
 
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    def _migrate(self, conn: Connection) -> None:
+        row = conn.execute("SELECT name FROM sqlite_master WHERE name = 'meta'").fetchone()
+        if row is None:
+            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         current = int(row[0]) if row else 0
         if current > SCHEMA_VERSION:
@@ -201,7 +284,7 @@ class Store:
                 conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                conn.rollback_quietly()
                 raise
 
     # -- meta ---------------------------------------------------------------------------------
@@ -209,14 +292,21 @@ class Store:
         """A counter bumped by every write transaction (used to know when the index is stale)."""
         return int(self.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
 
+    def stamp(self) -> str:
+        """``<store id>:<content token>``: changes with every write to tracks or vectors, and is never
+        repeated by another file (a recreated store) or an older copy brought back (a restore)."""
+        rows = dict(self.conn.execute("SELECT key, value FROM meta WHERE key IN ('store_id', 'content')").fetchall())
+        return f"{rows.get('store_id', '')}:{rows.get('content', '')}"
+
     def schema_version(self) -> int:
         return int(self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
 
     # -- tracks -------------------------------------------------------------------------------
     def file_states(self) -> dict[str, FileState]:
         """Every known track path -> its stored size, mtime and fingerprint."""
-        rows = self.conn.execute("SELECT path, id, size, mtime_ns, fingerprint FROM tracks")
-        return {decode_path(p): FileState(i, s, m, f) for p, i, s, m, f in rows}
+        rows = self.conn.execute("SELECT path, id, size, mtime_ns, fingerprint, ctime_ns, inode, available"
+                                 " FROM tracks")
+        return {decode_path(r[0]): FileState(*r[1:7], bool(r[7])) for r in rows}
 
     def failure_states(self) -> dict[str, tuple[int, int, str]]:
         """Every path that failed analysis -> (size, mtime_ns, reason) when it failed."""
@@ -230,7 +320,7 @@ class Store:
     def tracks(self, version: str | None = None) -> list[Track]:
         """All tracks ordered by artist, album, track number; status from ``version``'s vectors."""
         sql = (f"SELECT {_TRACK_COLUMNS}, EXISTS(SELECT 1 FROM vectors v WHERE v.fingerprint = t.fingerprint"
-               " AND v.version = ?) FROM tracks t ORDER BY artist COLLATE NOCASE, album COLLATE NOCASE,"
+               " AND v.version = ?), available FROM tracks t ORDER BY artist COLLATE NOCASE, album COLLATE NOCASE,"
                " track_number, title COLLATE NOCASE")
         return [_row_to_track(r) for r in self.conn.execute(sql, (version or "",))]
 
@@ -241,7 +331,7 @@ class Store:
             chunk = ids[start:start + 900]
             marks = ",".join("?" * len(chunk))
             sql = (f"SELECT {_TRACK_COLUMNS}, EXISTS(SELECT 1 FROM vectors v WHERE v.fingerprint ="
-                   f" t.fingerprint AND v.version = ?) FROM tracks t WHERE id IN ({marks})")
+                   f" t.fingerprint AND v.version = ?), available FROM tracks t WHERE id IN ({marks})")
             for row in self.conn.execute(sql, (version or "", *chunk)):
                 out[row[0]] = _row_to_track(row)
         return out
@@ -259,6 +349,7 @@ class Store:
         now = time.time()
         for item in items:
             t = item.tags
+            before = conn.execute("SELECT fingerprint FROM tracks WHERE path = ?", (encode_path(item.path),)).fetchone()
             conn.execute(
                 "INSERT INTO tracks (path, size, mtime_ns, fingerprint, title, artist, album, album_artist,"
                 " track_number, year, genre, duration, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -271,24 +362,44 @@ class Store:
                  clean_text(t.get("title")) or clean_text(os.path.basename(item.path)),
                  clean_text(t.get("artist")), clean_text(t.get("album")), clean_text(t.get("album_artist")),
                  t.get("track_number"), t.get("year"), clean_text(t.get("genre")), t.get("duration"), now))
+            conn.execute("UPDATE tracks SET ctime_ns = ?, inode = ?, available = 1 WHERE path = ?",
+                         (item.ctime_ns, item.inode, encode_path(item.path)))
             if item.vector is not None:
                 conn.execute("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
                              (item.fingerprint, version, np.asarray(item.vector, np.float32).tobytes()))
             conn.execute("DELETE FROM failures WHERE path = ?", (encode_path(item.path),))
-            ids.append(conn.execute("SELECT id FROM tracks WHERE path = ?",
-                                    (encode_path(item.path),)).fetchone()[0])
+            tid = conn.execute("SELECT id FROM tracks WHERE path = ?", (encode_path(item.path),)).fetchone()[0]
+            ids.append(tid)
+            if before is None:  # a file back at a playlist entry's path, or its content at a new one
+                self.relink_playlist_items(conn, tid, item.path, item.fingerprint)
+            elif before[0] != item.fingerprint:
+                self.drop_orphan_analysis(conn)
         return ids
 
-    def update_file_state(self, conn: sqlite3.Connection, path: str, size: int, mtime_ns: int) -> None:
-        """Record a new size/mtime for a file whose content (fingerprint) did not change."""
-        conn.execute("UPDATE tracks SET size = ?, mtime_ns = ? WHERE path = ?",
-                     (size, mtime_ns, encode_path(path)))
+    def update_file_state(self, conn: sqlite3.Connection, path: str, size: int, mtime_ns: int,
+                          ctime_ns: int | None = None, inode: int | None = None) -> None:
+        """Record a new size/mtime (ctime, inode) for a file whose content (fingerprint) did not change."""
+        conn.execute("UPDATE tracks SET size = ?, mtime_ns = ?, ctime_ns = ?, inode = ?, available = 1"
+                     " WHERE path = ?", (size, mtime_ns, ctime_ns, inode, encode_path(path)))
 
-    def move_track(self, conn: sqlite3.Connection, old: str, new: str, size: int, mtime_ns: int) -> None:
+    def move_track(self, conn: sqlite3.Connection, old: str, new: str, size: int, mtime_ns: int,
+                   ctime_ns: int | None = None, inode: int | None = None) -> None:
         """Point an existing track (and so its analysis and playlist entries) at a new path."""
         conn.execute("DELETE FROM failures WHERE path = ?", (encode_path(new),))
-        conn.execute("UPDATE tracks SET path = ?, size = ?, mtime_ns = ? WHERE path = ?",
-                     (encode_path(new), size, mtime_ns, encode_path(old)))
+        conn.execute("UPDATE tracks SET path = ?, size = ?, mtime_ns = ?, ctime_ns = ?, inode = ?, available = 1"
+                     " WHERE path = ?", (encode_path(new), size, mtime_ns, ctime_ns, inode, encode_path(old)))
+        conn.execute("UPDATE playlist_items SET path = ? WHERE path = ?", (encode_path(new), encode_path(old)))
+
+    def set_available(self, conn: sqlite3.Connection, paths: Iterable[str], available: bool) -> int:
+        """Mark tracks whose folder could (not) be read; returns how many changed."""
+        cur = conn.executemany("UPDATE tracks SET available = ? WHERE path = ? AND available != ?",
+                               [(int(available), encode_path(p), int(available)) for p in paths])
+        return max(cur.rowcount, 0)
+
+    def drop_orphan_analysis(self, conn: sqlite3.Connection) -> None:
+        """Delete vectors and tag scores whose content no track has any more."""
+        conn.execute("DELETE FROM vectors WHERE fingerprint NOT IN (SELECT fingerprint FROM tracks)")
+        conn.execute("DELETE FROM tag_scores WHERE fingerprint NOT IN (SELECT fingerprint FROM tracks)")
 
     def remove_paths(self, conn: sqlite3.Connection, paths: Iterable[str]) -> None:
         for path in paths:
@@ -311,15 +422,20 @@ class Store:
 
     # -- vectors ------------------------------------------------------------------------------
     def vectors(self, version: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        """All analysed tracks for ``version``: (ids int64 (n,), vectors float32 (n, dim))."""
+        """All analysed tracks for ``version``: (ids int64 (n,), vectors float32 (n, dim)).
+
+        Rows that are not a finite, non-zero vector of ``dim`` floats (a damaged row that SQLite's
+        own checks pass) are left out; :meth:`drop_bad_vectors` deletes them for re-analysis."""
         rows = self.conn.execute(
             "SELECT t.id, v.vector FROM tracks t JOIN vectors v ON v.fingerprint = t.fingerprint"
             " WHERE v.version = ? ORDER BY t.id", (version,)).fetchall()
+        rows = [r for r in rows if vector_ok(r[1], dim)]
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
         return ids, mat
 
     def vectors_for(self, ids: Sequence[int], version: str, dim: int) -> dict[int, np.ndarray]:
+        """Vectors (dim,) of the given track ids that have a valid one for ``version``."""
         out: dict[int, np.ndarray] = {}
         ids = [int(i) for i in ids]
         for start in range(0, len(ids), 900):
@@ -329,8 +445,24 @@ class Store:
                 "SELECT t.id, v.vector FROM tracks t JOIN vectors v ON v.fingerprint = t.fingerprint"
                 f" WHERE v.version = ? AND t.id IN ({marks})", (version, *chunk))
             for tid, blob in rows:
-                out[tid] = np.frombuffer(blob, dtype=np.float32, count=dim)
+                if vector_ok(blob, dim):
+                    out[tid] = np.frombuffer(blob, dtype=np.float32, count=dim)
         return out
+
+    def drop_bad_vectors(self, version: str, dim: int) -> list[str]:
+        """Delete ``version``'s vectors that are not ``dim`` finite floats with a direction, so the
+        next scan analyses those files again; returns the paths of the tracks concerned."""
+        bad = [fp for fp, blob in self.conn.execute("SELECT fingerprint, vector FROM vectors WHERE version = ?",
+                                                     (version,)) if not vector_ok(blob, dim)]
+        if not bad or self.read_only is not None:
+            return []
+        paths = []
+        with self.transaction() as conn:
+            for fp in bad:
+                conn.execute("DELETE FROM vectors WHERE fingerprint = ? AND version = ?", (fp, version))
+                paths += [decode_path(p) for (p,) in conn.execute("SELECT path FROM tracks WHERE fingerprint = ?",
+                                                                   (fp,)).fetchall()]
+        return sorted(paths)
 
     # -- folders ------------------------------------------------------------------------------
     def folders(self) -> list[str]:
@@ -344,35 +476,19 @@ class Store:
         with self.transaction(bump=False) as conn:
             conn.execute("DELETE FROM folders WHERE path = ?", (encode_path(path),))
 
-    # -- playlists ----------------------------------------------------------------------------
-    def save_playlist(self, name: str, created: str, items: Sequence[tuple[int, float]],
-                      params: str = "{}") -> int:
-        with self.transaction(bump=False) as conn:
-            cur = conn.execute("INSERT INTO playlists (name, created, params) VALUES (?, ?, ?)",
-                               (name, created, params))
-            pid = int(cur.lastrowid)
-            conn.executemany("INSERT INTO playlist_items VALUES (?, ?, ?, ?)",
-                             [(pid, pos, tid, score) for pos, (tid, score) in enumerate(items)])
-        return pid
 
-    def playlists(self) -> list[tuple[int, str, str]]:
-        return list(self.conn.execute("SELECT id, name, created FROM playlists ORDER BY created, id"))
-
-    def playlist(self, playlist_id: int) -> tuple[str, list[tuple[int, float]]] | None:
-        row = self.conn.execute("SELECT name FROM playlists WHERE id = ?", (playlist_id,)).fetchone()
-        if row is None:
-            return None
-        items = self.conn.execute("SELECT track_id, score FROM playlist_items WHERE playlist_id = ?"
-                                  " ORDER BY position", (playlist_id,)).fetchall()
-        return row[0], [(int(t), float(s) if s is not None else 0.0) for t, s in items]
-
-    def delete_playlist(self, playlist_id: int) -> None:
-        with self.transaction(bump=False) as conn:
-            conn.execute("DELETE FROM playlists WHERE id = ?", (playlist_id,))
+def vector_ok(blob: bytes | None, dim: int) -> bool:
+    """True when ``blob`` holds ``dim`` float32 values, all finite and not all zero."""
+    if not isinstance(blob, (bytes, bytearray, memoryview)) or len(blob) != 4 * dim:
+        return False
+    vec = np.frombuffer(blob, dtype=np.float32)
+    return bool(np.isfinite(vec).all() and np.any(vec != 0))
 
 
 def _row_to_track(row: tuple) -> Track:
-    tid, path, title, artist, album, album_artist, number, year, genre, duration, analysed = row
+    tid, path, title, artist, album, album_artist, number, year, genre, duration, analysed = row[:11]
+    available = row[11] if len(row) > 11 else 1
+    status = ("ok" if analysed else "pending") if available else "missing"
     return Track(id=tid, path=decode_path(path), title=title, artist=artist, album=album,
                  album_artist=album_artist, track_number=number, year=year, genre=genre,
-                 duration=duration, status="ok" if analysed else "pending")
+                 duration=duration, status=status)

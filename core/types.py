@@ -44,6 +44,7 @@ class ScanReport:
     moved: list[tuple[str, str]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    unavailable: list[str] = field(default_factory=list)   # kept, shown missing: folder not readable
     unchanged: int = 0
     cancelled: bool = False
     seconds: float = 0.0
@@ -51,5 +52,7 @@ class ScanReport:
     def summary(self) -> str:
         parts = [f"{len(self.added)} added", f"{len(self.updated)} updated", f"{len(self.moved)} moved",
                  f"{len(self.removed)} removed", f"{len(self.failed)} failed", f"{self.unchanged} unchanged"]
+        if self.unavailable:
+            parts.append(f"{len(self.unavailable)} kept as missing (their folder cannot be read now)")
         text = ", ".join(parts) + f" in {self.seconds:.1f} s"
         return text + (" (cancelled)" if self.cancelled else "")

@@ -60,15 +60,26 @@ def test_failed_transaction_rolls_back(tmp_path):
     assert store.count() == 0
 
 
-def test_playlists_round_trip_and_cascade(tmp_path):
+def test_playlists_keep_entries_whose_track_is_removed_and_relink_them(tmp_path):
     store = Store(tmp_path / "lib.sqlite3")
     with store.transaction() as conn:
         ids = store.upsert_tracks(conn, [_item("/m/a.mp3", "a"), _item("/m/b.mp3", "b")], "v1")
     pid = store.save_playlist("mine", "2026-01-01T00:00:00", [(ids[1], 1.0), (ids[0], 0.5)])
-    assert store.playlist(pid) == ("mine", [(ids[1], 1.0), (ids[0], 0.5)])
+    name, entries = store.playlist(pid)
+    assert name == "mine" and [(e.track_id, e.score, e.path) for e in entries] == [
+        (ids[1], 1.0, "/m/b.mp3"), (ids[0], 0.5, "/m/a.mp3")]
     with store.transaction() as conn:
         store.remove_paths(conn, ["/m/a.mp3"])
-    assert store.playlist(pid) == ("mine", [(ids[1], 1.0)])
+    entries = store.playlist(pid)[1]
+    assert [(e.track_id, e.path, e.title) for e in entries] == [(ids[1], "/m/b.mp3", "b.mp3"),
+                                                                (None, "/m/a.mp3", "a.mp3")]
+    assert store.missing_entries() == 1
+    with store.transaction() as conn:   # the file comes back: a new track, linked to the old entry
+        new_id = store.upsert_tracks(conn, [_item("/m/a.mp3", "a")], "v1")[0]
+    assert [e.track_id for e in store.playlist(pid)[1]] == [ids[1], new_id]
+    assert store.missing_entries() == 0
+    store.delete_playlist(pid)
+    assert store.playlist(pid) is None and store.conn.execute("SELECT COUNT(*) FROM playlist_items").fetchone() == (0,)
 
 
 def test_newer_schema_is_refused_with_a_clear_message(tmp_path):
