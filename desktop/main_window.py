@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
         self.map_panel.canvas.activated.connect(self.play)
         self.map_panel.canvas.selection_changed.connect(self.library_view.select_ids)
         self.map_panel.make_playlist.connect(self._playlist_from_ids)
+        self.playlist_panel.runner = self.runner
         self.playlist_panel.play_requested.connect(self.play)
         self.playlist_panel.message.connect(self.show_message)
         self.player.message.connect(self.show_message)
@@ -291,7 +292,7 @@ class MainWindow(QMainWindow):
                                     "(in the library, or with a rectangle on the map).")
             return
         dialog = MakePlaylistDialog(seeds, self)
-        if dialog.exec():
+        if dialog.exec() and self.playlist_panel.confirm_replace():
             self.build_playlist(dialog.request())
 
     def build_playlist(self, request: PlaylistRequest) -> None:

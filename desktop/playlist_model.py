@@ -9,6 +9,7 @@ from PySide6.QtCore import QAbstractTableModel, QByteArray, QMimeData, QModelInd
 from core import Track
 from core.playlist import Playlist
 from desktop.models import TRACK_ROLE, format_duration
+from desktop.playlist_ranks import Ranks, describe
 
 PL_COLUMNS = ("#", "Title", "Artist", "Similarity", "Duration")
 _MIME = "application/x-cbrec-playlist-rows"
@@ -26,6 +27,7 @@ class PlaylistModel(QAbstractTableModel):
         self.seeds: list[Track] = []
         self.saved_id: int | None = None
         self.dirty = False
+        self.ranks: Ranks | None = None  # where each track ranks in the library (see playlist_ranks)
 
     # --- content ------------------------------------------------------------------------------
     def set_playlist(self, playlist: Playlist, saved_id: int | None = None) -> None:
@@ -35,11 +37,19 @@ class PlaylistModel(QAbstractTableModel):
         self.seeds = list(getattr(playlist, "seeds", []) or [])
         self.saved_id = saved_id
         self.dirty = saved_id is None
+        self.ranks = None
         self.endResetModel()
+
+    def set_ranks(self, ranks: Ranks | None) -> None:
+        """Show each track's similarity as its rank in the library (computed off the UI thread)."""
+        self.ranks = ranks
+        if self.rows:
+            self.dataChanged.emit(self.index(0, 3), self.index(len(self.rows) - 1, 3))
 
     def clear(self) -> None:
         self.beginResetModel()
         self.rows, self.name, self.seeds, self.saved_id, self.dirty = [], "", [], None, False
+        self.ranks = None
         self.endResetModel()
 
     def playlist(self) -> Playlist:
@@ -89,11 +99,13 @@ class PlaylistModel(QAbstractTableModel):
         track, score = self.rows[index.row()]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return (str(index.row() + 1), track.title, track.artist or "", f"{score:.2f}",
+            if col == 3:
+                return self.similarity_text(track, score)
+            return (str(index.row() + 1), track.title, track.artist or "", "",
                     format_duration(track.duration))[col]
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == 3:
-                return "Cosine similarity to the seeds (1.00 = a seed)"
+                return describe(self.ranks, track, score)[1]
             return track.path
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (0, 3, 4):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -101,10 +113,16 @@ class PlaylistModel(QAbstractTableModel):
             return track
         return None
 
+    def similarity_text(self, track: Track, score: float) -> str:
+        """"seed", "3rd of 1,204" (its rank in the library), or the cosine until ranks are known."""
+        return describe(self.ranks, track, score)[0]
+
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return PL_COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole and section == 3:
+            return "How close each track is to the seeds: 1st = the closest track of your whole library"
         return None
 
     def flags(self, index: _Index) -> Qt.ItemFlag:

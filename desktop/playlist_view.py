@@ -31,6 +31,7 @@ from core import CbrecError, Track
 from core.playlist import Playlist
 from desktop.models import TRACK_ROLE
 from desktop.playlist_model import PlaylistModel
+from desktop.playlist_ranks import Ranks, seed_ids, similarity_ranks
 from desktop.resources import icon
 from desktop.workers import user_message
 
@@ -50,10 +51,13 @@ class PlaylistPanel(QWidget):
 
     play_requested = Signal(object)
     message = Signal(str)
+    ranked = Signal()  # the similarity column now shows ranks in the library
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.library: Any = None
+        self.runner: Any = None  # a desktop.workers.TaskRunner: ranks are computed on it
+        self._rank_generation = 0
         self.open_url: Callable[[QUrl], bool] = QDesktopServices.openUrl
         self.model = PlaylistModel(self)
 
@@ -157,6 +161,32 @@ class PlaylistPanel(QWidget):
         """Display a (new or reopened) playlist."""
         self.model.set_playlist(playlist, saved_id)
         self.name_edit.setText(playlist.name)
+        self._start_ranking(playlist)
+
+    def _start_ranking(self, playlist: Playlist) -> None:
+        """Rank the tracks in the library (in the background when a runner is set)."""
+        self._rank_generation += 1
+        generation = self._rank_generation
+        seeds = seed_ids(playlist.tracks, playlist.scores, playlist.seeds)
+        if self.library is None or not seeds:
+            return
+
+        def done(ranks: Ranks | None) -> None:
+            if generation == self._rank_generation:
+                self.model.set_ranks(ranks)
+                self.ranked.emit()
+
+        def failed(message: str, exc: BaseException) -> None:
+            log.warning("could not rank the playlist's tracks: %s", message)
+
+        if self.runner is not None:
+            self.runner.start(similarity_ranks, self.library, list(playlist.tracks), seeds,
+                              on_done=done, on_error=failed)
+            return
+        try:
+            done(similarity_ranks(self.library, list(playlist.tracks), seeds))
+        except Exception as exc:  # the cosines stay shown
+            failed(str(exc), exc)
 
     def open_saved_playlist(self, playlist_id: int) -> None:
         try:
@@ -166,6 +196,23 @@ class PlaylistPanel(QWidget):
             return
         self.show_playlist(playlist, saved_id=playlist_id)
         self.message.emit(f"Opened “{playlist.name}” ({len(playlist)} tracks)")
+
+    def confirm_replace(self) -> bool:
+        """May the shown playlist be replaced? Yes when it is empty or saved; otherwise ask
+        Save / Discard / Cancel (an unsaved playlist is never dropped without a word)."""
+        if not self.model.rows or not self.model.dirty:
+            return True
+        buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                   | QMessageBox.StandardButton.Cancel)
+        if self.library is None:
+            buttons &= ~QMessageBox.StandardButton.Save
+        answer = QMessageBox.question(
+            self, "Replace the playlist?",
+            f"The playlist “{self._name()}” ({len(self.model.rows)} tracks) has unsaved changes. "
+            "Save it in the library before it is replaced?", buttons, QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save() is not None
+        return answer == QMessageBox.StandardButton.Discard
 
     # --- actions ------------------------------------------------------------------------------
     def save(self) -> int | None:
@@ -239,7 +286,7 @@ class PlaylistPanel(QWidget):
 
     def _open_chosen(self) -> None:
         pid = self.saved.currentData()
-        if pid is not None:
+        if pid is not None and self.confirm_replace():
             self.open_saved_playlist(int(pid))
 
     def _delete_chosen(self) -> None:

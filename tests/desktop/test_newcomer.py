@@ -168,3 +168,95 @@ def test_play_without_audio_output_says_so_and_errors_name_the_log(make_window, 
 
     text = user_message(ValueError("boom"))
     assert "boom" in text and str(log_file()) in text and log_file().name == "cbrec.log"
+
+
+def _make(win, qtbot, monkeypatch, titles, length, shown=True):
+    """Select ``titles`` in the table and make a playlist of ``length`` from them."""
+    from PySide6.QtCore import QItemSelectionModel
+
+    from desktop.playlist_dialog import MakePlaylistDialog
+
+    view = win.library_view
+    sel = view.table.selectionModel()
+    sel.clearSelection()
+    for r in range(view.model.rowCount()):
+        if view.model.track_at(r).title in titles:
+            sel.select(view.model.index(r, 0),
+                       QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows)
+    monkeypatch.setattr(MakePlaylistDialog, "exec", lambda d: d.length_spin.setValue(length) or 1)
+    if shown:
+        with qtbot.waitSignal(win.playlist_shown, timeout=20000):
+            win.make_playlist()
+    else:
+        win.make_playlist()
+        win.runner.wait(20000)
+        QApplication.processEvents()
+
+
+def test_an_unsaved_playlist_is_never_replaced_silently(make_window, scanned_settings, qtbot, monkeypatch, dialogs):
+    """Point 7: making a new playlist silently replaced an unsaved one."""
+    from PySide6.QtWidgets import QMessageBox
+
+    win = make_window(scanned_settings)
+    panel = win.playlist_panel
+    _make(win, qtbot, monkeypatch, {"Morning"}, 4)
+    first = [t.id for t in panel.model.tracks()]
+    assert panel.model.dirty and not dialogs.shown
+
+    dialogs.answer = QMessageBox.StandardButton.Cancel  # keep it
+    _make(win, qtbot, monkeypatch, {"Kick"}, 5, shown=False)
+    assert dialogs.shown[-1][0] == "Replace the playlist?" and "unsaved" in dialogs.shown[-1][1]
+    assert [t.id for t in panel.model.tracks()] == first
+
+    dialogs.answer = QMessageBox.StandardButton.Save  # save it, then replace it
+    _make(win, qtbot, monkeypatch, {"Kick"}, 5)
+    saved = win.library.playlists()
+    assert len(saved) == 1 and [t.id for t in win.library.load_playlist(saved[0][0]).tracks] == first
+    assert panel.model.tracks()[0].title == "Kick"
+
+    dialogs.answer = QMessageBox.StandardButton.Discard  # the user says it may go
+    asked = len(dialogs.shown)
+    _make(win, qtbot, monkeypatch, {"Static"}, 3)
+    assert len(dialogs.shown) == asked + 1 and panel.model.tracks()[0].title == "Static"
+    assert len(win.library.playlists()) == 1
+
+    # opening a saved playlist over an unsaved one asks too; a saved one is replaced without a word
+    dialogs.answer = QMessageBox.StandardButton.Cancel
+    panel._open_chosen()
+    assert panel.model.tracks()[0].title == "Static"
+    panel.save()
+    asked = len(dialogs.shown)
+    panel.saved.setCurrentIndex(panel.saved.findData(saved[0][0]))
+    panel._open_chosen()
+    assert [t.id for t in panel.model.tracks()] == first and len(dialogs.shown) == asked
+
+
+def test_playlist_similarity_is_a_rank_in_the_library(make_window, scanned_settings, qtbot, monkeypatch):
+    """Point 11: every playlist track showed 1.00 or 0.99. Each now shows where it ranks among the
+    library's tracks by closeness to the seeds (the playlist's own measure), checked here by brute force."""
+    win = make_window(scanned_settings)
+    panel, model = win.playlist_panel, win.playlist_panel.model
+    with qtbot.waitSignal(panel.ranked, timeout=20000):
+        _make(win, qtbot, monkeypatch, {"Morning"}, len(SONGS))
+    ids, vectors = win.library.vectors()
+    row = {int(t): i for i, t in enumerate(ids)}
+    seed = model.tracks()[0]
+    assert seed.title == "Morning" and model.index(0, 3).data() == "seed"
+    cos = vectors @ vectors[row[seed.id]]
+    others = sorted((float(c) for t, c in zip(ids.tolist(), cos, strict=True) if t != seed.id), reverse=True)
+    texts = []
+    for r in range(1, model.rowCount()):
+        track = model.tracks()[r]
+        expected = 1 + sum(1 for c in others if c > float(cos[row[track.id]]))
+        text = model.index(r, 3).data()
+        assert text.endswith(f" of {len(SONGS) - 1}") and int(text.split()[0][:-2]) == expected, text
+        assert "closest" in model.index(r, 3).data(Qt.ItemDataRole.ToolTipRole)
+        texts.append(text)
+    assert len(set(texts)) == len(texts), "distinct tracks show distinct ranks"
+
+    # a saved playlist, reopened (its seeds are the tracks of score 1.0), is ranked the same way
+    panel.save()
+    model.clear()
+    with qtbot.waitSignal(panel.ranked, timeout=20000):
+        panel._open_chosen()
+    assert model.index(0, 3).data() == "seed" and [model.index(r, 3).data() for r in range(1, model.rowCount())] == texts
