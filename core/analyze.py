@@ -195,6 +195,8 @@ def analyse(tasks: Sequence[AnalysisTask], store: Store, card: ModelCard, load_e
             pool.close(now=True)
         return outcome
     cancel = cancel or CancelToken()
+    if progress is not None:  # say at once how much there is: the model loads before the first file is done
+        progress(meter.snapshot())
     payloads = ((i, {"path": t.entry.path, "sr": card.sample_rate, "window_samples": card.window_samples,
                      "n_windows": card.n_windows, "need_vector": t.need_vector}) for i, t in enumerate(tasks))
     workers = min(settings.workers, len(tasks)) if pool is None else pool.n_workers

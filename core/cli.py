@@ -11,12 +11,14 @@
     cbrec-lib for-you -n 25 -o mix.m3u8          # a mix from your listening history
 
 Global options choose the library folder (``--library``), the model (``--model``) and the device.
-Errors are printed as one sentence and exit with status 2; there are no tracebacks.
+Errors are printed as one sentence and exit with status 2; there are no tracebacks. ``scan``
+exits with status 1 when a folder could not be read. Every path may start with ``~``.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -25,17 +27,25 @@ from core.progress import CancelToken, Progress
 
 
 def _progress_bar():
-    """A tqdm-backed progress callback showing files done/total, rate and ETA."""
+    """A tqdm-backed progress callback: files done/total, and the rate and ETA the engine measured.
+
+    The bar appears at the scan's first report (0 files done, sent before the model loads) with
+    a line saying what is happening; rate and ETA come from :class:`Progress` (tqdm's own rate
+    would start from the first update and show absurd figures such as 65536 file/s)."""
     from tqdm import tqdm
 
     bar: dict[str, tqdm] = {}
 
     def update(p: Progress) -> None:
         if "bar" not in bar:
-            bar["bar"] = tqdm(total=p.total, unit="file", desc=p.phase, dynamic_ncols=True)
+            if p.done == 0 and p.total:
+                print(f"{p.total} file{'s' if p.total != 1 else ''} to analyse; starting the decode workers "
+                      "and loading the model…", file=sys.stderr, flush=True)
+            bar["bar"] = tqdm(total=p.total, unit="file", desc=p.phase, dynamic_ncols=True, postfix=_rate_text(p),
+                              bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
         b = bar["bar"]
         b.n = p.done
-        b.set_postfix_str(p.current[-40:] if p.current else "", refresh=False)
+        b.set_postfix_str(_rate_text(p) + (f", {p.current[-40:]}" if p.current else ""), refresh=False)
         b.refresh()
 
     def close() -> None:
@@ -43,6 +53,16 @@ def _progress_bar():
             bar["bar"].close()
 
     return update, close
+
+
+def _rate_text(p: Progress) -> str:
+    """``12.3 file/s, 20 s left`` from the engine's measurement; ``starting`` before the first file."""
+    if p.done == 0 or p.rate <= 0:
+        return "starting"
+    text = f"{p.rate:.1f} file/s"
+    if p.eta is not None and p.done < p.total:
+        text += f", {p.eta:.0f} s left" if p.eta < 120 else f", {p.eta / 60:.0f} min left"
+    return text
 
 
 def _print_playlist(lib, playlist, args) -> None:
@@ -55,8 +75,14 @@ def _print_playlist(lib, playlist, args) -> None:
 
 
 def cmd_scan(lib, args) -> int:
+    """Exit status 0 when every folder was read (files that failed are listed, and kept in
+    ``failures``), 1 when a folder could not be read (it was not scanned), 130 when interrupted."""
     update, close = _progress_bar()
     cancel = CancelToken()
+    roots = [os.path.abspath(os.path.expanduser(f)) for f in args.folders] or lib.folders()
+    if not args.quiet:
+        print(f"scanning {', '.join(roots) if len(roots) <= 3 else f'{len(roots)} folders'}…",
+              file=sys.stderr, flush=True)
     try:
         report = lib.scan(args.folders or None, progress=None if args.quiet else update, cancel=cancel,
                           exclude=args.exclude)
@@ -69,6 +95,11 @@ def cmd_scan(lib, args) -> int:
     print(report.summary())
     for path, reason in report.failed:
         print(f"  failed: {path}: {reason}")
+    unread = [path for path, _ in report.failed if path in roots]
+    if unread:
+        print(f"cbrec-lib: {len(unread)} folder{'s' if len(unread) > 1 else ''} could not be read and "
+              f"{'were' if len(unread) > 1 else 'was'} not scanned: {', '.join(unread)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -150,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("start")
             p.add_argument("end")
         p.add_argument("--length", type=int, default=25 if name == "playlist" else 10)
-        p.add_argument("--max-per-artist", type=int)
+        p.add_argument("--max-per-artist", type=int, metavar="N",
+                       help="at most N tracks per artist (untagged files: per album artist, else per folder)")
         p.add_argument("-o", "--output", help="write the playlist (.m3u8 or .xspf)")
         p.add_argument("--save", metavar="NAME", help="also save it in the library under NAME")
         p.set_defaults(func=cmd_playlist if name == "playlist" else cmd_path)

@@ -70,8 +70,8 @@ def write_xspf(tracks: Sequence[Track], path: Path, title: str = "cbrec playlist
 
 
 def write_playlist(tracks: Sequence[Track], path: str | Path, title: str = "cbrec playlist") -> Path:
-    """Write ``tracks`` in the format the suffix names: ``.m3u8``/``.m3u`` or ``.xspf``."""
-    path = Path(path)
+    """Write ``tracks`` in the format the suffix names: ``.m3u8``/``.m3u`` or ``.xspf`` (``~`` expanded)."""
+    path = Path(path).expanduser()
     suffix = path.suffix.lower()
     if suffix in M3U_SUFFIXES:
         return write_m3u8(tracks, path)

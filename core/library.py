@@ -21,6 +21,7 @@ import appdirs
 import numpy as np
 
 from core import scan as scanning
+from core import tagging
 from core.analyze import AnalysisSettings, analyse, decode_pool
 from core.audio import load_windows
 from core.errors import CbrecError, ModelError, TrackNotFound
@@ -148,8 +149,11 @@ class Library:
         entries, walk_failed = scanning.walk(roots, exclude, unreadable)
         for path in self.store.drop_bad_vectors(self.analysis_version, self.dim):
             log.warning("%s: its stored vector was damaged; analysing it again", path)
+        analysed = self.store.fingerprints_with_vectors(self.analysis_version)
+        if self.card.tags:  # a tagged model's analysis is complete only with the tag scores
+            analysed &= tagging.fingerprints_with_tags(self.store, self.analysis_version)
         plan = scanning.plan(entries, walk_failed, roots, self.store.file_states(), self.store.failure_states(),
-                             self.store.fingerprints_with_vectors(self.analysis_version), unreadable=unreadable)
+                             analysed, unreadable=unreadable)
         self._apply_file_changes(plan)
         # the network loads on the inference thread while the first files decode; a library
         # with nothing to analyse never loads it
@@ -258,6 +262,41 @@ class Library:
         excerpt = load_windows(os.fspath(path), e.sample_rate, e.window_samples, e.n_windows)
         return e.embed_one(excerpt.windows)
 
+    # -- tags (core.tagging) -------------------------------------------------------------------------
+    @property
+    def tag_names(self) -> list[str]:
+        """The tags the model scores (empty for an untagged model: then every track has no tags)."""
+        return list(self.card.tags)
+
+    def tags(self, ref: TrackRef, n: int = 5) -> list[tuple[str, float]]:
+        """The ``n`` best ``(tag, score in [0, 1])`` of a track, id or any audio file, best first.
+
+        A library track's stored scores are used; a file not in the library is analysed now. An
+        untagged model gives ``[]``; a library track not yet analysed by this model raises."""
+        if not self.card.tags:
+            return []
+        try:
+            tid: int | None = self._track_id(ref)
+        except TrackNotFound:
+            if isinstance(ref, (Track, int, np.integer)):
+                raise
+            tid = None
+        if tid is None:
+            e = self.embedder
+            path = os.path.expanduser(os.fspath(ref))  # type: ignore[arg-type]
+            excerpt = load_windows(path, e.sample_rate, e.window_samples, e.n_windows)
+            _, scores = e.embed_with_tags(excerpt.windows[None])
+            return tagging.top_tags(e.tag_names, scores[0], n) if scores is not None else []
+        found = tagging.scores_for(self.store, [tid], self.analysis_version)
+        if tid not in found:
+            self._vector(tid)  # raises "not analysed yet" when that is the reason
+            raise CbrecError(f"{self.track(tid).path} has no tag scores yet. Run a scan to analyse it.")
+        return tagging.top_tags(tagging.tag_names(self.store, self.analysis_version), found[tid], n)
+
+    def tags_by_track(self, n: int = 5) -> dict[int, list[tuple[str, float]]]:
+        """Track id -> its ``n`` best tags, for every track analysed by this (tagged) model."""
+        return tagging.top_tags_by_track(self.store, self.analysis_version, n)
+
     # -- queries ----------------------------------------------------------------------------------
     def similar(self, ref: TrackRef, n: int = 10) -> list[Hit]:
         """The ``n`` tracks closest to ``ref`` (a track, id, or any audio file path), best first."""
@@ -284,8 +323,9 @@ class Library:
         for tid in seed_ids:
             self._vector(tid)
         items = make_playlist(seed_ids, self.index(), self._view(), self._view(), length, max_per_artist)
-        return self._to_playlist(items, seed_ids, lambda seeds: "Mix: " + seeds[0].title
-                                 + (f" + {len(seeds) - 1} more" if len(seeds) > 1 else ""))
+        found = tagging.scores_for(self.store, seed_ids, self.analysis_version)
+        top = tagging.mean_top_tags(tagging.tag_names(self.store, self.analysis_version), list(found.values()))
+        return self._to_playlist(items, seed_ids, lambda seeds: tagging.mix_name(seeds[0].title, top, len(seeds) - 1))
 
     def path(self, start: TrackRef, end: TrackRef, length: int = 10,
              max_per_artist: int | None = None) -> Playlist:

@@ -6,8 +6,9 @@ a :class:`Playlist`. The rules they share:
 * never the same song twice: same case-folded artist + title (only when the artist is known:
   untagged files often share titles such as "Track 01"), or a length within 0.1 s of a track
   already chosen and a vector within cosine 0.99 of it (the same recording under another name);
-* at most ``max_per_artist`` tracks per artist (case-folded; the seeds or the ends count, an
-  unknown artist is never limited);
+* at most ``max_per_artist`` tracks per artist (case-folded; the seeds or the ends count). A
+  track without an artist tag counts under its album artist, and one without either under its
+  folder, as players group untagged files;
 * deterministic: every tie is broken by the lower track id.
 
 Cost: one index query per seed (plus one for the centroid of several seeds) or per path step,
@@ -16,6 +17,7 @@ rules rejected too many candidates.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +83,13 @@ def _artist_key(track: Track) -> str | None:
     return artist or None
 
 
+def _group_key(track: Track) -> str:
+    """Whom ``max_per_artist`` counts a track under: its artist, else its album artist, else its folder."""
+    album_artist = (track.album_artist or "").strip().casefold()
+    return _artist_key(track) or (f"album artist:{album_artist}" if album_artist
+                                  else f"folder:{os.path.dirname(track.path)}")
+
+
 def _song_key(track: Track) -> tuple[str, str] | None:
     artist, title = _artist_key(track), (track.title or "").strip().casefold()
     return (artist, title) if artist and title else None
@@ -103,8 +112,7 @@ class _Rules:
     def admits(self, track: Track, vec: np.ndarray) -> bool:
         if track.id in self.ids or _song_key(track) in self.songs:
             return False
-        artist = _artist_key(track)
-        if self.cap is not None and artist is not None and self.artists.get(artist, 0) >= self.cap:
+        if self.cap is not None and self.artists.get(_group_key(track), 0) >= self.cap:
             return False
         return not self._same_recording_chosen(track, vec)
 
@@ -123,11 +131,10 @@ class _Rules:
         self.lengths[self.n] = np.nan if track.duration is None else track.duration
         self.n += 1
         self.ids.add(track.id)
-        key, artist = _song_key(track), _artist_key(track)
+        key, group = _song_key(track), _group_key(track)
         if key:
             self.songs.add(key)
-        if artist:
-            self.artists[artist] = self.artists.get(artist, 0) + 1
+        self.artists[group] = self.artists.get(group, 0) + 1
 
 
 # ---------------------------------------------------------------------- helpers

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from core import ModelError, ScanReport, Track
+from desktop.history_ui import install_history
 from desktop.library_view import LibraryView, default_music_folder
 from desktop.map_panel import MapPanel
 from desktop.player import PlayerBar
@@ -99,6 +100,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.model_label)
         self._build_actions()
         self._connect()
+        self.history = install_history(self)  # plays, history import, "For you" (issue 12)
         self._set_library_actions(False)
         self.library_view.welcome.set_busy("Opening the library…")
 

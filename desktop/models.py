@@ -9,7 +9,8 @@ tracks arriving during a scan are inserted at their sorted place.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
@@ -17,7 +18,8 @@ from PySide6.QtGui import QBrush, QColor
 
 from core import Track
 
-COLUMNS = ("Title", "Artist", "Album", "Duration", "Status")
+COLUMNS = ("Title", "Artist", "Album", "Duration", "Status", "Plays", "Last played")
+PLAYS_COLUMN, LAST_PLAYED_COLUMN = 5, 6   # from the listening history (core.history), not the Track
 TRACK_ROLE = Qt.ItemDataRole.UserRole + 1
 ID_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -49,6 +51,11 @@ def sort_key(track: Track, column: int) -> tuple:
     return (not value, (value or "").casefold())
 
 
+def format_played(when: float | None) -> str:
+    """A last-played time (unix s) as local ``YYYY-MM-DD HH:MM``; empty when never or unknown."""
+    return datetime.fromtimestamp(when).strftime("%Y-%m-%d %H:%M") if when else ""
+
+
 def search_text(track: Track) -> str:
     return " ".join(p for p in (track.title, track.artist, track.album, track.genre, track.path) if p).casefold()
 
@@ -65,6 +72,7 @@ class TrackTableModel(QAbstractTableModel):
         self._row_cache: dict[int, int] | None = None
         self._words: list[str] = []
         self._sort: tuple[int, Qt.SortOrder] | None = None
+        self._plays: Mapping[int, Any] = {}     # track id -> core.history.PlayStats (count, last_played)
 
     # --- Qt model -----------------------------------------------------------------------------
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt signature
@@ -87,6 +95,11 @@ class TrackTableModel(QAbstractTableModel):
                 return track.album or ""
             if col == 3:
                 return format_duration(track.duration)
+            if col >= PLAYS_COLUMN:
+                stats = self._plays.get(track.id)
+                if stats is None:
+                    return ""
+                return str(stats.count) if col == PLAYS_COLUMN else format_played(stats.last_played)
             return status_text(track)
         if role == TRACK_ROLE:
             return track
@@ -94,7 +107,7 @@ class TrackTableModel(QAbstractTableModel):
             return track.id
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{track.path}\n{track.error}" if track.error else track.path
-        if role == Qt.ItemDataRole.TextAlignmentRole and col == 3:
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (3, PLAYS_COLUMN):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole and col == 4 and track.status == "failed":
             return QBrush(QColor("#c0392b"))
@@ -131,6 +144,14 @@ class TrackTableModel(QAbstractTableModel):
         return len(self._all)
 
     # --- content ------------------------------------------------------------------------------
+    def set_play_stats(self, stats: Mapping[int, Any]) -> None:
+        """Show play counts and last-played times (``track id → PlayStats``); re-sorts if sorted by them."""
+        self._plays = dict(stats)
+        if self._all:
+            self.dataChanged.emit(self.index(0, PLAYS_COLUMN), self.index(len(self._rows) - 1, LAST_PLAYED_COLUMN))
+        if self._sort is not None and self._sort[0] >= PLAYS_COLUMN:
+            self.sort(*self._sort)
+
     def set_tracks(self, tracks: Iterable[Track]) -> None:
         """Replace every track (one model reset)."""
         self.beginResetModel()
@@ -238,23 +259,31 @@ class TrackTableModel(QAbstractTableModel):
             rows = self._rows
         return rows
 
+    def _key(self, track: Track, column: int) -> tuple:
+        """:func:`sort_key`, or for the play columns the count / last-played time (never played: 0)."""
+        if column < PLAYS_COLUMN:
+            return sort_key(track, column)
+        stats = self._plays.get(track.id)
+        value = 0 if stats is None else (stats.count if column == PLAYS_COLUMN else stats.last_played or 0)
+        return (value, (track.artist or "").casefold(), track.title.casefold())
+
     def _sort_rows(self) -> None:
         if self._sort is None:
             return
         column, order = self._sort
         tracks = self._all
-        self._rows.sort(key=lambda i: sort_key(tracks[i], column), reverse=order == Qt.SortOrder.DescendingOrder)
+        self._rows.sort(key=lambda i: self._key(tracks[i], column), reverse=order == Qt.SortOrder.DescendingOrder)
 
     def _insert_position(self, track: Track) -> int:
         if self._sort is None:
             return len(self._rows)
         column, order = self._sort
-        key = sort_key(track, column)
+        key = self._key(track, column)
         descending = order == Qt.SortOrder.DescendingOrder
         lo, hi = 0, len(self._rows)
         while lo < hi:  # bisect_right in the displayed direction
             mid = (lo + hi) // 2
-            other = sort_key(self._all[self._rows[mid]], column)
+            other = self._key(self._all[self._rows[mid]], column)
             if (key > other) if descending else (key < other):
                 hi = mid
             else:

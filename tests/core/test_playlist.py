@@ -104,13 +104,17 @@ def same_recording(lib: FakeLibrary, a: int, b: int) -> bool:
             and float(lib.vec(a) @ lib.vec(b)) > NEAR_DUPLICATE)
 
 
+def group(t: Track) -> str:
+    """Whom the artist cap counts a track under: artist, else album artist, else folder."""
+    return ((t.artist or "").strip().casefold() or "aa:" + (t.album_artist or "").strip().casefold()
+            if (t.artist or t.album_artist) else "dir:" + str(Path(t.path).parent))
+
+
 def admissible(lib: FakeLibrary, chosen: list[int], t: Track, cap: int | None) -> bool:
     """The playlist rules, restated naively."""
     if t.id in chosen or (song_key(t) and song_key(t) in {song_key(lib.tracks[i]) for i in chosen}):
         return False
-    artist = (t.artist or "").strip().casefold()
-    if cap and artist and sum((lib.tracks[i].artist or "").strip().casefold() == artist
-                              for i in chosen) >= cap:
+    if cap and sum(group(lib.tracks[i]) == group(t) for i in chosen) >= cap:
         return False
     return not any(same_recording(lib, i, t.id) for i in chosen)
 
@@ -190,11 +194,28 @@ def test_per_artist_cap(world: tuple[FakeLibrary, VectorIndex]) -> None:
     assert set(ids[1:]) == expected_choice(lib, [PROLIFIC_SEED], 14, 2)
 
 
-def test_unknown_artist_never_limited_nor_title_deduplicated(world: tuple[FakeLibrary, VectorIndex]) -> None:
+def test_unknown_artist_not_title_deduplicated(world: tuple[FakeLibrary, VectorIndex]) -> None:
     lib, index = world
-    result = make_playlist([UNKNOWN_SEED], index, lib, lib, length=10, max_per_artist=1)
+    result = make_playlist([UNKNOWN_SEED], index, lib, lib, length=10)
     unknown = [i for i, _ in result if lib.tracks[i].artist is None]
     assert len(unknown) > 5                                             # all titled "Track 01"
+
+
+def test_untagged_files_capped_by_album_artist_then_folder(world: tuple[FakeLibrary, VectorIndex]) -> None:
+    """Issue 9.16: ``max_per_artist`` held 10 of 25 tracks from one untagged folder."""
+    lib, index = world
+    capped = make_playlist([UNKNOWN_SEED], index, lib, lib, length=10, max_per_artist=2)
+    ids = [i for i, _ in capped]
+    assert sum(lib.tracks[i].path.startswith("/m/u/") for i in ids) == 2     # one folder, the seed counts
+    assert set(ids[1:]) == expected_choice(lib, [UNKNOWN_SEED], 9, 2)
+    # an album artist groups untagged files across folders; the folder groups only what has neither
+    tracks = [replace(t, album_artist="Various" if t.id >= UNKNOWN_SEED + 6 else None, path=f"/x/{t.id}/a.mp3")
+              if t.id >= UNKNOWN_SEED else t for t in lib.tracks.values()]
+    other = FakeLibrary(tracks, np.stack([lib.vec(t.id) for t in tracks]))
+    ids = [i for i, _ in make_playlist([UNKNOWN_SEED + 6], index, other, other, length=12, max_per_artist=3)]
+    untagged = [other.tracks[i] for i in ids if i >= UNKNOWN_SEED]
+    assert sum(t.album_artist == "Various" for t in untagged) == 3
+    assert sum(t.album_artist is None for t in untagged) == 6                # each in a folder of its own
 
 
 def test_deterministic(world: tuple[FakeLibrary, VectorIndex], tmp_path: Path) -> None:
