@@ -22,6 +22,7 @@ from core.pool import IsolatedPool, TaskResult
 from core.progress import CancelToken, ProgressCallback, ProgressMeter
 from core.scan import AnalysisTask
 from core.store import NewTrack, Store
+from core.tagging import save_tag_names, save_tag_scores
 from core.types import Track
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class _Batch:
 
     done: list[tuple[AnalysisTask, dict]]
     failed: list[tuple[AnalysisTask, str]]
-    vectors: Future | None = None  # -> {path: vector} from the inference thread
+    vectors: Future | None = None  # -> {path: (vector, tag scores or None)} from the inference thread
 
 
 class _Batcher:
@@ -129,16 +130,23 @@ class _Batcher:
         torch.set_num_threads(self.threads)  # the thread count is per thread with OpenMP: set it here
         return embedder
 
-    def _vectors(self, needing: list[tuple[AnalysisTask, np.ndarray]]) -> dict[str, np.ndarray]:
-        """(inference thread) the model's vector for each decoded file, by path."""
+    def _vectors(self, needing: list[tuple[AnalysisTask, np.ndarray]]) -> dict[str, tuple]:
+        """(inference thread) the model's vector and tag scores (None: an untagged model) per file, by path."""
         embedder = self.loaded.result()
         batch = np.stack([w for _, w in needing]).astype(np.float32, copy=False)
-        return {task.entry.path: vec for (task, _), vec in zip(needing, embedder.embed(batch), strict=True)}
+        vectors, tags = embedder.embed_with_tags(batch)
+        return {task.entry.path: (vectors[i], None if tags is None else tags[i])
+                for i, (task, _) in enumerate(needing)}
 
-    def _commit(self, batch: _Batch, vectors: dict[str, np.ndarray]) -> None:
+    def _commit(self, batch: _Batch, vectors: dict[str, tuple]) -> None:
         items = self._items(batch, vectors)
+        tag_rows = [(item.fingerprint, vectors[item.path][1]) for item in items
+                    if item.vector is not None and vectors[item.path][1] is not None]
         with self.store.transaction() as conn:
             ids = self.store.upsert_tracks(conn, items, self.version)
+            if tag_rows:  # the model has run (its tag names are known) and is a tagged one
+                save_tag_names(conn, self.version, self.loaded.result().tag_names)
+                save_tag_scores(conn, self.version, tag_rows)
             for task, reason in batch.failed:
                 e = task.entry
                 self.store.record_failure(conn, e.path, e.size, e.mtime_ns, reason)
@@ -151,11 +159,11 @@ class _Batcher:
             self.on_tracks([tracks[i] for i in ids if i in tracks])
         self.meter.advance(n, current=last)
 
-    def _items(self, batch: _Batch, vectors: dict[str, np.ndarray]) -> list[NewTrack]:
+    def _items(self, batch: _Batch, vectors: dict[str, tuple]) -> list[NewTrack]:
         """Rows to store; files whose vector is not finite move to ``batch.failed``."""
         items = []
         for task, value in batch.done:
-            vec = vectors.get(task.entry.path)
+            vec = vectors.get(task.entry.path, (None, None))[0]
             if vec is not None and not np.all(np.isfinite(vec)):
                 batch.failed.append((task, "the model produced an invalid vector for this audio"))
                 continue

@@ -2,6 +2,7 @@
 
     cbrec-lib scan ~/Music                       # incremental, with a progress bar
     cbrec-lib similar ~/Music/song.flac -n 10
+    cbrec-lib tags ~/Music/song.flac -n 5            # a tagged model's best tags (any audio file)
     cbrec-lib playlist ~/Music/a.mp3 ~/Music/b.ogg --length 25 --max-per-artist 2 -o mix.m3u8
     cbrec-lib path ~/Music/a.mp3 ~/Music/b.ogg --length 10 -o walk.xspf --save "Morning walk"
     cbrec-lib playlists                          # saved playlists (from the app or --save)
@@ -115,6 +116,15 @@ def cmd_similar(lib, args) -> int:
     return 0
 
 
+def cmd_tags(lib, args) -> int:
+    if not lib.tag_names:
+        raise CbrecError(f"The model {lib.card.name!r} predicts no tags. Choose a tagged model with --model "
+                         "(its card lists \"tags\", e.g. musicnn).")
+    for name, score in lib.tags(args.track, n=args.n):
+        print(f"{score:6.3f}  {name}")
+    return 0
+
+
 def cmd_playlist(lib, args) -> int:
     _print_playlist(lib, lib.playlist(args.seeds, length=args.length, max_per_artist=args.max_per_artist), args)
     return 0
@@ -171,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("track")
     p.add_argument("-n", type=int, default=10)
     p.set_defaults(func=cmd_similar)
+
+    p = sub.add_parser("tags", help="a track's or any audio file's best automatic tags (tagged models)")
+    p.add_argument("track")
+    p.add_argument("-n", type=int, default=5)
+    p.set_defaults(func=cmd_tags)
 
     for name, helptext in (("playlist", "a playlist from one or more seed tracks"),
                            ("path", "a playlist walking from one track to another")):
