@@ -79,7 +79,8 @@ def _run_stages(args: argparse.Namespace, stages: list[str] | None) -> int:
     cfg = load_config(args.config, args.overrides)
     results = run_pipeline(cfg, stages, force=args.force, show_progress=not args.quiet)
     out = Path(results["out_dir"])
-    print(f"results: {out / 'results.json'}\nsummary: {out / 'summary.md'}")
+    if "rank" not in results:               # under torchrun, rank 0 alone reports
+        print(f"results: {out / 'results.json'}\nsummary: {out / 'summary.md'}")
     return 0
 
 
@@ -195,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cbrec-train: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
               file=sys.stderr)
         return 2
+    finally:
+        from trainer.distributed import shutdown
+        shutdown()                          # leave torchrun's process group, if any
 
 
 if __name__ == "__main__":

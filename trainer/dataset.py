@@ -14,12 +14,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from trainer.features import FeatureStore
+
+if TYPE_CHECKING:
+    from trainer.distributed import DistInfo
 
 log = logging.getLogger(__name__)
 
@@ -114,19 +118,33 @@ def _worker_init(worker_id: int) -> None:
 
 
 def make_loader(ds: CropDataset, batch_size: int, num_workers: int = 0, seed: int = 0,
-                shuffle: bool = True, pin_memory: bool = False, groups: np.ndarray | None = None) -> DataLoader:
+                shuffle: bool = True, pin_memory: bool = False, groups: np.ndarray | None = None,
+                dist: DistInfo | None = None) -> DataLoader:
     """A loader of ``(x (b, crops, C, T), y (b, f), k (b,))`` batches; full batches only when
     shuffling (batch norm needs more than one sample). With ``groups`` (len(ds),), batches come
-    from :class:`GroupBatchSampler` (call its ``set_epoch`` through ``loader.batch_sampler``)."""
-    gen = torch.Generator().manual_seed(int(seed))
+    from :class:`GroupBatchSampler`. ``batch_size`` is the global batch: on several processes
+    (``dist``) each rank loads its share of every batch (``trainer.distributed``); shuffling uses a
+    seeded :class:`DistributedSampler` on one process too, so both see the same batches. Call
+    :func:`set_loader_epoch` before each epoch."""
+    from trainer.distributed import DistInfo, RankBatches, check_batch, sampler_for
+    di = dist or DistInfo()
+    local = check_batch(batch_size, di)
+    extra = {"num_workers": num_workers, "pin_memory": pin_memory, "worker_init_fn": _worker_init,
+             "persistent_workers": num_workers > 0, "prefetch_factor": 4 if num_workers > 0 else None}
     if groups is not None:
-        return DataLoader(ds, batch_sampler=GroupBatchSampler(groups, batch_size, seed=seed), num_workers=num_workers,
-                          pin_memory=pin_memory, worker_init_fn=_worker_init, persistent_workers=num_workers > 0,
-                          prefetch_factor=4 if num_workers > 0 else None)
+        batches = GroupBatchSampler(groups, batch_size, seed=seed)
+        return DataLoader(ds, batch_sampler=RankBatches(batches, di) if di.world > 1 else batches, **extra)
     drop_last = shuffle and len(ds) > batch_size
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, generator=gen,
-                      drop_last=drop_last, pin_memory=pin_memory, worker_init_fn=_worker_init,
-                      persistent_workers=num_workers > 0, prefetch_factor=4 if num_workers > 0 else None)
+    if not shuffle:
+        return DataLoader(ds, batch_size=local, shuffle=False, drop_last=False, **extra)
+    return DataLoader(ds, batch_size=local, sampler=sampler_for(len(ds), seed, di), drop_last=drop_last, **extra)
+
+
+def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
+    """Reseed the loader's sampler (or batch sampler) for ``epoch``."""
+    for s in (loader.sampler, loader.batch_sampler):
+        if hasattr(s, "set_epoch"):
+            s.set_epoch(epoch)
 
 
 def eval_windows(store: FeatureStore, rows: np.ndarray, window: int, n_windows: int,

@@ -142,20 +142,33 @@ def _write_shard(path: Path, block: np.ndarray) -> None:
     tmp.replace(path)
 
 
+def shard_owner(paths: Sequence[str], k: int, shard_size: int, parts: int) -> int:
+    """Which of ``parts`` workers extracts shard ``k``: a stable hash of the file names in it
+    (not of the folders, so machines that mount the audio elsewhere agree)."""
+    from trainer.distributed import stable_part
+    names = "\n".join(os.path.basename(p) for p in paths[k * shard_size:(k + 1) * shard_size])
+    return stable_part(f"{k}\n{names}", parts)
+
+
 def extract_features(paths: Sequence[str | os.PathLike], spec: FeatureSpec, folder: Path, workers: int = 2,
-                     shard_size: int = 64, show_progress: bool = True) -> dict[str, Any]:
+                     shard_size: int = 64, show_progress: bool = True, part: int = 0,
+                     parts: int = 1) -> dict[str, Any]:
     """Decode ``paths`` (row i = paths[i]) into shards under ``folder``; resume finished shards.
 
-    Returns ``{"rows", "failed", "seconds_of_audio", "bytes"}``. A file that cannot be decoded
-    becomes a row of zeros, listed in ``rows.json`` with its reason (callers drop it).
+    Returns ``{"rows", "failed", "seconds_of_audio", "bytes", "shards_missing"}``. A file that
+    cannot be decoded becomes a row of zeros, listed with its reason (callers drop it). With
+    ``parts`` > 1 only the shards :func:`shard_owner` gives to ``part`` are made, so N machines (or
+    torchrun ranks) can share the work; copying every part's ``shard-*`` files into one folder and
+    running once more with ``parts=1`` merges them (nothing is decoded again).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = [os.fspath(p) for p in paths]
     _check_spec(folder, spec, paths, shard_size)
     n_shards = (len(paths) + shard_size - 1) // shard_size
-    todo = [k for k in range(n_shards) if not _shard_path(folder, k).exists()]
-    failed = _read_rows(folder).get("failed", {})
+    todo = [k for k in range(n_shards) if not _shard_path(folder, k).exists()
+            and (parts <= 1 or shard_owner(paths, k, shard_size, parts) == part)]
+    failed = _all_failed(folder)
     bar = tqdm(total=len(paths), desc=f"features ({spec.kind})", unit="track", disable=not show_progress)
     bar.update(len(paths) - sum(min(shard_size, len(paths) - k * shard_size) for k in todo))
     ctx = mp.get_context("spawn")
@@ -166,22 +179,29 @@ def extract_features(paths: Sequence[str | os.PathLike], spec: FeatureSpec, fold
             block = np.zeros((len(rows), spec.channels, spec.steps()), dtype=spec.dtype)
             jobs = [(r, paths[r], spec) for r in rows]
             results = pool.imap_unordered(_extract_one, jobs) if pool else map(_extract_one, jobs)
+            shard_failed = {}
             for row, arr, err in results:
                 if arr is None:
-                    failed[str(row)] = err
+                    shard_failed[str(row)] = err
                     log.warning("cannot decode %s: %s", paths[row], err)
                 else:
                     block[row - rows.start] = arr
                 bar.update(1)
+            _write_json(_failed_path(folder, k), shard_failed)      # before the shard: it marks it done
             _write_shard(_shard_path(folder, k), block)
-            _write_rows(folder, paths, failed)
+            failed.update(shard_failed)
+            if parts <= 1:
+                _write_rows(folder, paths, failed)
     finally:
         if pool is not None:
             pool.terminate()
         bar.close()
-    _write_rows(folder, paths, failed)
-    size = sum(_shard_path(folder, k).stat().st_size for k in range(n_shards))
-    return {"rows": len(paths), "failed": len(failed), "bytes": size,
+    failed = _all_failed(folder)
+    present = [k for k in range(n_shards) if _shard_path(folder, k).exists()]
+    if parts <= 1 or len(present) == n_shards:
+        _write_rows(folder, paths, failed)
+    size = sum(_shard_path(folder, k).stat().st_size for k in present)
+    return {"rows": len(paths), "failed": len(failed), "bytes": size, "shards_missing": n_shards - len(present),
             "seconds_of_audio": round(spec.clip_seconds * (len(paths) - len(failed)), 1)}
 
 
@@ -194,7 +214,28 @@ def _check_spec(folder: Path, spec: FeatureSpec, paths: list[str], shard_size: i
         if have != want or _read_rows(folder).get("paths", paths) != paths:
             raise ValueError(f"{folder} holds features made with other settings or files; delete it to rebuild")
         return
-    path.write_text(json.dumps(want, indent=1) + "\n", encoding="utf-8")
+    _write_json(path, want)
+
+
+def _failed_path(folder: Path, k: int) -> Path:
+    return folder / f"shard-{k:05d}.failed.json"
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")     # several writers may share the folder
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _all_failed(folder: Path) -> dict[str, str]:
+    """Rows that failed to decode: ``rows.json`` plus every shard's ``.failed.json``."""
+    failed = dict(_read_rows(folder).get("failed", {}))
+    for side in sorted(folder.glob("shard-*.failed.json")):
+        try:
+            failed.update(json.loads(side.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    return failed
 
 
 def _read_rows(folder: Path) -> dict[str, Any]:
@@ -205,7 +246,7 @@ def _read_rows(folder: Path) -> dict[str, Any]:
 
 
 def _write_rows(folder: Path, paths: list[str], failed: dict[str, str]) -> None:
-    tmp = folder / (ROWS_JSON + ".tmp")
+    tmp = folder / f"{ROWS_JSON}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps({"paths": paths, "failed": failed}, indent=0) + "\n", encoding="utf-8")
     tmp.replace(folder / ROWS_JSON)
 
@@ -231,7 +272,7 @@ class FeatureStore:
         rows = _read_rows(self.folder)
         self.paths: list[str] = rows.get("paths", [])
         self.ok = np.ones(self.n_rows, dtype=bool)
-        self.ok[[int(r) for r in rows.get("failed", {})]] = False
+        self.ok[[int(r) for r in _all_failed(self.folder)]] = False
         self.steps = self.spec.steps()
         self.channels = self.spec.channels
 

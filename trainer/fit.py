@@ -27,7 +27,8 @@ import torch
 from tqdm.auto import tqdm
 
 from core.model import ARCHITECTURES, ContentNet, build_net, resolve_device
-from trainer.dataset import CropDataset, eval_windows, make_loader, window_steps
+from trainer import distributed as dd
+from trainer.dataset import CropDataset, eval_windows, make_loader, set_loader_epoch, window_steps
 from trainer.features import FeatureStore
 from trainer.objectives import Objective, WPEData
 
@@ -174,7 +175,9 @@ def predict(net: ContentNet, store: FeatureStore, rows: np.ndarray, window: int,
 def _validate(net: ContentNet, store: FeatureStore, val: Split, window: int, n_windows: int,
               objective: Objective, device: torch.device, select_on: str) -> dict[str, float]:
     """Validation on window-averaged predictions: ``val_loss`` (what early stopping follows) and each part."""
-    pred = torch.from_numpy(predict(net, store, val.rows, window, n_windows, device)).to(device)
+    di = dd.info()                                  # each rank predicts rows rank::world
+    mine = predict(net, store, val.rows[di.rank::di.world], window, n_windows, device)
+    pred = torch.from_numpy(dd.gather_rows(mine, len(val.rows))).to(device)
     groups = torch.from_numpy(val.groups) if val.groups is not None else None
     total, parts = objective(pred, torch.from_numpy(val.targets).to(device), torch.from_numpy(val.items), groups)
     chosen = float(total) if select_on == "total" else parts[objective.kind]
@@ -189,13 +192,20 @@ def _save(path: Path, obj: Any) -> None:
 
 def fit(s: FitSettings, store: FeatureStore, train: Split, val: Split, ckpt_dir: Path, out_dir: Path,
         wpe: WPEData | None = None, show_progress: bool = True) -> FitResult:
-    """Train, validate each epoch, keep the best weights (``out_dir/best.pt``); resume from ``ckpt_dir``."""
+    """Train, validate each epoch, keep the best weights (``out_dir/best.pt``); resume from ``ckpt_dir``.
+
+    Under ``torchrun`` every rank calls this with the same arguments; ``s.batch_size`` is the
+    global batch (see :mod:`trainer.distributed`); rank 0 writes the files."""
+    di = dd.info()
+    show_progress = show_progress and di.is_main
     torch.manual_seed(s.seed)
     if s.threads:
         torch.set_num_threads(s.threads)
-    device = resolve_device(s.device)
+    device = dd.device_for(resolve_device(s.device), di)
     config = s.model_config(train.targets.shape[1])
     net = build_net(s.architecture, config["params"]).to(device)
+    plan = dd.prepare_net(net, di, s.seed)
+    model = dd.wrap_ddp(net, device, di)
     window = window_steps(store, config["window_seconds"])
     n_eval = s.eval_windows or max(1, store.steps // window)
     objective = Objective(s.objective, s.similarity_weight, s.similarity_tau, s.target_tau, s.instance_weight,
@@ -204,7 +214,8 @@ def fit(s: FitSettings, store: FeatureStore, train: Split, val: Split, ckpt_dir:
     if s.group_weight > 0 and groups is None:
         raise ValueError("group_weight needs a group (artist) for every training song")
     ds = CropDataset(store, train.rows, train.targets, window, s.crops, s.seed, s.gain_db, s.freq_mask)
-    loader = make_loader(ds, s.batch_size, s.num_workers, s.seed, pin_memory=device.type == "cuda", groups=groups)
+    loader = make_loader(ds, s.batch_size, s.num_workers, s.seed, pin_memory=device.type == "cuda", groups=groups,
+                         dist=di)
     opt, amp = _optimiser(s, net), s.amp and device.type == "cuda"
     sched = _schedule(s, opt, len(loader))
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
@@ -212,7 +223,7 @@ def fit(s: FitSettings, store: FeatureStore, train: Split, val: Split, ckpt_dir:
     out_dir.mkdir(parents=True, exist_ok=True)
     key, last = _key(s, train, val), ckpt_dir / "last.pt"
     state = {"epoch": 0, "best": math.inf, "best_epoch": 0, "bad": 0, "seconds": 0.0, "key": key}
-    if last.exists():
+    if last.exists():                                # every rank resumes from rank 0's checkpoint
         ck = torch.load(last, map_location=device, weights_only=False)
         if ck["state"]["key"] == key:
             net.load_state_dict(ck["net"])
@@ -224,27 +235,31 @@ def fit(s: FitSettings, store: FeatureStore, train: Split, val: Split, ckpt_dir:
         else:
             log.info("checkpoint in %s is for other settings or data; starting afresh", ckpt_dir)
     metrics_file = ckpt_dir / "metrics.jsonl"
-    if state["epoch"] == 0:                          # a fresh run: no lines or weights of an older one
+    dd.barrier()                                     # all have read last.pt before rank 0 rewrites it
+    if state["epoch"] == 0 and di.is_main:           # a fresh run: no lines or weights of an older one
         metrics_file.unlink(missing_ok=True)
         (ckpt_dir / "best.pt").unlink(missing_ok=True)
     started = time.monotonic() - state["seconds"]
     stop = "early stopping" if state["bad"] >= s.patience else ""
     while state["epoch"] < s.epochs and not stop:
         epoch = state["epoch"]
-        net.train()
+        model.train()
         ds.set_epoch(epoch)
-        if groups is not None:
-            loader.batch_sampler.set_epoch(epoch)
+        set_loader_epoch(loader, epoch)
         totals: dict[str, float] = {}
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{s.epochs}", unit="batch", disable=not show_progress, leave=False)
-        for x, y, k in bar:
+        for i, (x, y, k) in enumerate(bar):
             crops = x.shape[1]
             x = x.flatten(0, 1).to(device, non_blocking=True)
-            y = y.repeat_interleave(crops, dim=0).to(device)
+            plan.set_step(epoch * len(loader) + i, x.shape[0], crops, di)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+                pred = model(x)
+            # the objective sees the global batch (in one-process order) on every rank
+            pred = dd.gather_batch(pred, crops)
+            k = dd.gather_batch(k.to(device)).cpu()
+            y = dd.gather_batch(y.to(device)).repeat_interleave(crops, dim=0)
             items = torch.from_numpy(train.items[k.numpy()]).repeat_interleave(crops)
             grp = torch.from_numpy(groups[k.numpy()]).repeat_interleave(crops) if groups is not None else None
-            with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-                pred = net(x)
             loss, parts = objective(pred, y, items, grp)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -256,7 +271,7 @@ def fit(s: FitSettings, store: FeatureStore, train: Split, val: Split, ckpt_dir:
                 totals[name] = totals.get(name, 0.0) + v
             totals["batches"] = totals.get("batches", 0) + 1
             bar.set_postfix(loss=f"{totals['loss'] / totals['batches']:.4f}")
-            if s.max_minutes and time.monotonic() - started > 60 * s.max_minutes:
+            if s.max_minutes and dd.any_rank(time.monotonic() - started > 60 * s.max_minutes):
                 stop = "time budget"
                 break
         n = max(totals.pop("batches", 1), 1)
@@ -266,28 +281,32 @@ def fit(s: FitSettings, store: FeatureStore, train: Split, val: Split, ckpt_dir:
         state["epoch"], state["seconds"] = epoch + 1, time.monotonic() - started
         if vm["val_loss"] < state["best"] - 1e-6 or s.select_on == "last":
             state.update(best=vm["val_loss"], best_epoch=epoch + 1, bad=0)
-            _save(ckpt_dir / "best.pt", {k: v.detach().cpu() for k, v in net.state_dict().items()})
+            if di.is_main:
+                _save(ckpt_dir / "best.pt", {k: v.detach().cpu() for k, v in net.state_dict().items()})
         else:
             state["bad"] += 1
         line = {"epoch": epoch + 1, **{f"train_{k}": v / n for k, v in totals.items()}, **vm,
                 "lr": opt.param_groups[0]["lr"], "seconds": round(state["seconds"], 1)}
-        with open(metrics_file, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(line) + "\n")
+        if di.is_main:
+            with open(metrics_file, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(line) + "\n")
         log.info("epoch %d: train loss %.4f, val loss %.4f (best %.4f at %d)", epoch + 1, line["train_loss"],
                  vm["val_loss"], state["best"], state["best_epoch"])
-        _save(last, {"net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                     "scaler": scaler.state_dict(), "state": state})
+        if di.is_main:
+            _save(last, {"net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                         "scaler": scaler.state_dict(), "state": state})
         if state["bad"] >= s.patience and not stop:
             stop = "early stopping"
-    if not (ckpt_dir / "best.pt").exists():  # no epoch finished (time budget hit in the first)
+    if di.is_main and not (ckpt_dir / "best.pt").exists():  # no epoch finished (time budget hit in the first)
         _save(ckpt_dir / "best.pt", {k: v.detach().cpu() for k, v in net.state_dict().items()})
     for name in ("best.pt", "metrics.jsonl"):
-        if (ckpt_dir / name).exists():
+        if di.is_main and (ckpt_dir / name).exists():
             shutil.copyfile(ckpt_dir / name, out_dir / name)
+    dd.barrier()                                     # best.pt is in place for every rank
     summary = {"epochs": state["epoch"], "best_epoch": state["best_epoch"], "best_val_loss": state["best"],
                "stopped": stop or "epochs done", "seconds": round(state["seconds"], 1),
                "device": _device_name(device), "train_items": len(train.rows), "val_items": len(val.rows),
-               "window_steps": window, "eval_windows": n_eval}
+               "window_steps": window, "eval_windows": n_eval, "processes": di.world}
     return FitResult(out_dir / "best.pt", config, window, summary)
 
 

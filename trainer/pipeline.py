@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import CbrecError
+from trainer import distributed as dd
 from trainer.config import ExperimentConfig, dump_resolved
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class Stage:
     inputs: Callable[[Context], list[Path]] = lambda ctx: []
     enabled: Callable[[ExperimentConfig], bool] = lambda cfg: True
     help: str = ""
+    distributed: bool = False     # under torchrun every rank runs it (else rank 0 alone, others wait)
 
 
 STAGES: dict[str, Stage] = {}
@@ -125,16 +127,60 @@ def run_stage(ctx: Context, name: str, force: bool = False, _chain: tuple[str, .
             run_stage(ctx, need, False, _chain + (name,))
     digest = stage_hash(ctx, stage)
     marker = read_marker(ctx.dir(name))
-    if marker and marker.get("hash") == digest and not force:
+    skip = dd.broadcast_object(bool(marker and marker.get("hash") == digest and not force))
+    if skip:
         log.info("stage %s: up to date, skipped (use --force to redo)", name)
         ctx.summaries[name] = marker["summary"]
         return marker["summary"]
+    di = dd.info()
+    if di.world > 1 and not stage.distributed:       # rank 0 runs it; the others wait, then read it
+        if di.is_main:
+            try:
+                _execute(ctx, stage, digest, t0=time.perf_counter())
+            except BaseException as exc:
+                dd.broadcast_object(f"{type(exc).__name__}: {exc}")
+                raise
+            dd.broadcast_object(None)
+        elif (error := dd.broadcast_object(None)) is not None:
+            raise StageError(f"stage '{name}' failed on rank 0: {error}")
+        return _read_summary(ctx, name)
+    if di.is_main and ctx.dir(name).exists():
+        shutil.rmtree(ctx.dir(name))
+    if di.is_main:
+        ctx.dir(name).mkdir(parents=True)
+    dd.barrier()
+    t0 = time.perf_counter()
+    if di.world == 1:
+        return _execute(ctx, stage, digest, t0)
+    log.info("stage %s: running on %d processes", name, di.world)
+    summary = stage.run(ctx)
+    dd.barrier()
+    if di.is_main:
+        _mark(ctx, stage, digest, summary, t0)
+    dd.barrier()
+    return _read_summary(ctx, name)
+
+
+def _read_summary(ctx: Context, name: str) -> dict[str, Any]:
+    marker = read_marker(ctx.dir(name))
+    if marker is None:
+        raise StageError(f"stage '{name}' left no done marker in {ctx.dir(name)} (rank 0 failed?)")
+    ctx.summaries[name] = marker["summary"]
+    return marker["summary"]
+
+
+def _execute(ctx: Context, stage: Stage, digest: str, t0: float) -> dict[str, Any]:
+    """Run ``stage`` afresh in its emptied folder and write its done marker."""
+    name = stage.name
     if ctx.dir(name).exists():
         shutil.rmtree(ctx.dir(name))
     ctx.dir(name).mkdir(parents=True)
     log.info("stage %s: running", name)
-    t0 = time.perf_counter()
-    summary = stage.run(ctx)
+    return _mark(ctx, stage, digest, stage.run(ctx), t0)
+
+
+def _mark(ctx: Context, stage: Stage, digest: str, summary: dict[str, Any], t0: float) -> dict[str, Any]:
+    name = stage.name
     seconds = round(time.perf_counter() - t0, 3)
     marker = {"stage": name, "hash": digest, "run_id": uuid.uuid4().hex, "seconds": seconds,
               "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "summary": summary}
@@ -157,15 +203,19 @@ def _json_default(o: Any) -> Any:
 def run_pipeline(config: ExperimentConfig, stages: list[str] | None = None, force: bool = False,
                  show_progress: bool = True) -> dict[str, Any]:
     """Run the given stages (default: every enabled stage, in order); write the results files."""
+    di = dd.init_from_env()                         # under torchrun: join the process group
     out = config.out_path()
     out.mkdir(parents=True, exist_ok=True)
-    ctx = Context(config, out, show_progress)
-    _save_config(config, out)
+    ctx = Context(config, out, show_progress and di.is_main)
+    if di.is_main:
+        _save_config(config, out)
     names = stages or [n for n, s in STAGES.items() if s.enabled(config)]
     for name in names:
         if name in STAGES and not STAGES[name].enabled(config):
             raise StageError(f"stage '{name}' does not apply to this configuration (see [simulate] enabled)")
         run_stage(ctx, name, force)
+    if not di.is_main:
+        return {"out_dir": str(ctx.out_dir), "rank": di.rank}
     return write_results(ctx)
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from trainer import distributed as dd
 from trainer.config import EXTRA_SECTIONS, ExperimentConfig
 from trainer.data_stages import data_paths, load_interactions
 from trainer.pipeline import Context, Stage, StageError, register
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 
 SECTIONS = ("features", "fit", "baseline", "report")
 EXTRA_SECTIONS.update(SECTIONS)
-FEATURE_KEYS = {"clip_seconds": 30.0, "workers": 2, "shard_size": 64}
+FEATURE_KEYS = {"clip_seconds": 30.0, "workers": 2, "shard_size": 64, "part": 0, "parts": 1}
 BASELINE_KEYS = {"n_clusters": 4000, "pca_variance": 0.95, "max_fit_frames": 200_000, "seed": 0}
 
 
@@ -100,11 +101,24 @@ def _run_features(ctx: Context) -> dict[str, Any]:
     if not len(items):
         raise StageError(f"no audio clips found under {data_paths(ctx)['audio_root']}")
     stores, summary = {}, {"items_with_audio": len(items)}
+    di = dd.info()               # torchrun: each rank its stable-hash share, then rank 0 merges
+    part, parts = (di.rank, di.world) if di.world > 1 else (int(f["part"]), int(f["parts"]))
     for key, spec in feature_specs(ctx).items():
         folder = ctx.out_dir / "cache" / "features" / key
-        info = extract_features(paths, spec, folder, int(f["workers"]), int(f["shard_size"]), ctx.show_progress)
+        info = extract_features(paths, spec, folder, int(f["workers"]), int(f["shard_size"]), ctx.show_progress,
+                                part=part, parts=parts)
+        if di.world > 1:
+            dd.barrier()
+            if di.is_main:
+                info = extract_features(paths, spec, folder, 1, int(f["shard_size"]), False)
         stores[key] = {"folder": str(folder), "spec": asdict(spec)}
         summary[spec.kind] = info
+        if info["shards_missing"] and di.world == 1:
+            log.warning("features part %d of %d: %d shards are other parts'; copy their shard-* files into %s "
+                        "and run `cbrec-train features` with parts = 1 to merge", part, parts,
+                        info["shards_missing"], folder)
+    if not di.is_main:
+        return summary
     np.save(ctx.dir("features") / "items.npy", items)
     (ctx.dir("features") / "stores.json").write_text(json.dumps(stores, indent=1) + "\n", encoding="utf-8")
     return summary
@@ -208,6 +222,8 @@ def _fit_one(ctx: Context, name: str, s: Any) -> dict[str, Any]:
     wpe = _wpe_data(ctx, row_items[used]) if s.objective == "wpe" else None
     out = ctx.dir("fit") / name
     result = fit(s, store, train, val, ctx.out_dir / "cache" / "fit" / name, out, wpe, ctx.show_progress)
+    if not dd.info().is_main:                 # under torchrun rank 0 alone writes the predictions
+        return result.summary
     net = load_best(result, s.architecture)
     preds = predict(net, store, np.arange(len(store)), result.window_steps, result.summary["eval_windows"])
     np.save(out / "predictions.npy", preds)
@@ -261,9 +277,11 @@ def _has(section: str):
 
 
 register(Stage("features", _run_features, needs=("match",), sections=("features",), enabled=_has("features"),
-               help="decode every item's clip into log-mel / waveform shards (resumable)"))
+               help="decode every item's clip into log-mel / waveform shards (resumable; shared by "
+                    "stable hash between torchrun ranks or [features] part/parts)", distributed=True))
 register(Stage("fit", _run_fit, needs=("features", "split", "wmf"), sections=("fit",), enabled=_has("fit"),
-               help="train the content network(s) of [fit] to predict the item factors from audio"))
+               help="train the content network(s) of [fit] to predict the item factors from audio "
+                    "(torchrun: DistributedDataParallel)", distributed=True))
 register(Stage("baseline", _run_baseline, needs=("features", "split", "wmf"), sections=("baseline",),
                enabled=_has("baseline"), help="bag-of-words MFCC baseline with linear regression (vdO §4.1)"))
 register(Stage("report", _run_report, needs=("fit", "baseline", "split", "wmf"), sections=("report",),
