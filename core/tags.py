@@ -16,6 +16,8 @@ import stat
 from dataclasses import dataclass
 from typing import Any
 
+from core.tagtext import decode_text, lenient_text
+
 __all__ = ["TrackTags", "read_tags"]
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,8 @@ def _read(path: str | os.PathLike) -> tuple[dict[str, str], float | None]:
         name = os.fsdecode(os.fspath(path))
         if not stat.S_ISREG(os.stat(name).st_mode):  # never open a FIFO: it would block
             return {}, None
-        audio = mutagen.File(name, easy=True)
+        with lenient_text():  # Latin-1 / CP1252 tags read as players read them, not as "\ufffd"
+            audio = mutagen.File(name, easy=True)
     except Exception as exc:  # noqa: BLE001 - mutagen raises many types on broken files
         log.debug("no tags read from %r: %s", path, exc)
         return {}, None
@@ -123,7 +126,7 @@ def _text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
+        value = decode_text(value)
     return _clean(str(value))
 
 
