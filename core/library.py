@@ -43,8 +43,8 @@ TrackRef = Track | str | os.PathLike | int
 
 
 def default_library_dir() -> Path:
-    """``$CBREC_DATA_DIR`` if set, else the platform's user data folder for cbrec."""
-    return Path(os.environ.get("CBREC_DATA_DIR") or appdirs.user_data_dir("cbrec", "cbrec"))
+    """``$CBREC_DATA_DIR`` if set (``~`` expanded), else the platform's user data folder for cbrec."""
+    return Path(os.environ.get("CBREC_DATA_DIR") or appdirs.user_data_dir("cbrec", "cbrec")).expanduser()
 
 
 def resolve_model_path(model: str | os.PathLike | None) -> Path:
@@ -143,7 +143,9 @@ class Library:
               pool: IsolatedPool | None) -> ScanReport:
         """The body of :meth:`scan`; ``pool`` is started decode workers or None."""
         for root in roots:
-            if root not in known_folders:
+            # a new folder is remembered only if it exists: a mistyped path is reported (failed,
+            # kept in failures()) but not scanned again and again
+            if root not in known_folders and os.path.isdir(root):
                 self.store.add_folder(root)
         unreadable: set[str] = set()
         entries, walk_failed = scanning.walk(roots, exclude, unreadable)
@@ -167,8 +169,10 @@ class Library:
                           seconds=time.monotonic() - started)
 
     def _apply_file_changes(self, plan: scanning.ScanPlan) -> None:
-        """Commit moves, removals, metadata-only changes and forgotten failures before decoding."""
-        if not (plan.moved or plan.removed or plan.touched or plan.forgotten_failures
+        """Commit moves, removals, metadata-only changes and forgotten failures before decoding,
+        and keep what failed before decoding (folders that cannot be opened, broken links,
+        unreadable files) in :meth:`failures`; size 0 and mtime 0 make the next scan retry them."""
+        if not (plan.moved or plan.removed or plan.touched or plan.forgotten_failures or plan.failed
                 or plan.unavailable or plan.returned or plan.restamped):
             return
         with self.store.transaction() as conn:
@@ -182,6 +186,8 @@ class Library:
             self.store.set_available(conn, plan.returned, True)
             self.store.remove_paths(conn, plan.removed)
             self.store.remove_failures(conn, plan.forgotten_failures)
+            for path, reason in plan.failed:
+                self.store.record_failure(conn, path, 0, 0, reason)
 
     def folders(self) -> list[str]:
         return self.store.folders()
@@ -259,7 +265,7 @@ class Library:
     def embed_file(self, path: str | os.PathLike) -> np.ndarray:
         """The model's vector ``(dim,)`` float32, unit length, for any audio file (not added)."""
         e = self.embedder
-        excerpt = load_windows(os.fspath(path), e.sample_rate, e.window_samples, e.n_windows)
+        excerpt = load_windows(os.path.expanduser(os.fspath(path)), e.sample_rate, e.window_samples, e.n_windows)
         return e.embed_one(excerpt.windows)
 
     # -- tags (core.tagging) -------------------------------------------------------------------------
