@@ -35,6 +35,7 @@ from desktop.resources import app_icon, icon
 from desktop.scan_panel import FailuresDialog, ScanStatus
 from desktop.settings import AppSettings
 from desktop.settings_dialog import SettingsDialog
+from desktop.tags_ui import install_tags
 from desktop.toolbar import build_actions
 from desktop.watcher import FolderWatcher, list_tree
 from desktop.workers import ScanController, TaskRunner
@@ -101,6 +102,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._connect()
         self.history = install_history(self)  # plays, history import, "For you" (issue 12)
+        self.tags = install_tags(self)  # Tags column, tag filter, map colouring by tag (issue 11)
         self._set_library_actions(False)
         self.library_view.welcome.set_busy("Opening the library…")
 

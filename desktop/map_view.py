@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QRubberBand, QToolTip, QWidget
 from core import Track
 
 COLOR_FIELDS = ("artist", "album", "genre")
+TAG_FIELD = "tag"   # colour by each track's best automatic tag (a tagged model: set_top_tags)
 OTHER = QColor("#9aa0a6")
 LEGEND_ROWS = 10
 _PICK_PIXELS = 8.0
@@ -48,6 +49,7 @@ class MapCanvas(QWidget):
         self.xy = np.zeros((0, 2), np.float32)
         self.tracks: list[Track | None] = []
         self.color_field = "artist"
+        self.top_tags: dict[int, str] = {}   # track id -> its best tag
         self.placeholder = "The map appears once tracks are analysed."
         self.selected: np.ndarray = np.zeros(0, np.int64)   # indexes into ids
         self.hover: int | None = None
@@ -75,9 +77,16 @@ class MapCanvas(QWidget):
         self._regroup()
         self.update()
 
+    def set_top_tags(self, top: dict[int, str]) -> None:
+        """Each track's best tag (``track id → tag``), for colouring by :data:`TAG_FIELD`."""
+        self.top_tags = dict(top)
+        if self.color_field == TAG_FIELD:
+            self._regroup()
+            self.update()
+
     def set_color_field(self, field: str) -> None:
-        """Colour points by ``artist``, ``album`` or ``genre``."""
-        if field in COLOR_FIELDS and field != self.color_field:
+        """Colour points by ``artist``, ``album``, ``genre`` or best ``tag``."""
+        if field in (*COLOR_FIELDS, TAG_FIELD) and field != self.color_field:
             self.color_field = field
             self._regroup()
             self.update()
@@ -103,6 +112,8 @@ class MapCanvas(QWidget):
         self.marked.emit(len(self.selected))
 
     def _label(self, track: Track | None) -> str:
+        if self.color_field == TAG_FIELD:
+            return (self.top_tags.get(track.id) if track is not None else None) or "(unknown)"
         value = getattr(track, self.color_field, None) if track is not None else None
         return value or "(unknown)"
 

@@ -18,8 +18,9 @@ from PySide6.QtGui import QBrush, QColor
 
 from core import Track
 
-COLUMNS = ("Title", "Artist", "Album", "Duration", "Status", "Plays", "Last played")
+COLUMNS = ("Title", "Artist", "Album", "Duration", "Status", "Plays", "Last played", "Tags")
 PLAYS_COLUMN, LAST_PLAYED_COLUMN = 5, 6   # from the listening history (core.history), not the Track
+TAGS_COLUMN = 7                           # a tagged model's best tags (core.tagging), not the Track
 TRACK_ROLE = Qt.ItemDataRole.UserRole + 1
 ID_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -73,6 +74,8 @@ class TrackTableModel(QAbstractTableModel):
         self._words: list[str] = []
         self._sort: tuple[int, Qt.SortOrder] | None = None
         self._plays: Mapping[int, Any] = {}     # track id -> core.history.PlayStats (count, last_played)
+        self._tags: Mapping[int, list[tuple[str, float]]] = {}   # track id -> best (tag, score) first
+        self._tag_filter: str | None = None
 
     # --- Qt model -----------------------------------------------------------------------------
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt signature
@@ -95,6 +98,8 @@ class TrackTableModel(QAbstractTableModel):
                 return track.album or ""
             if col == 3:
                 return format_duration(track.duration)
+            if col == TAGS_COLUMN:
+                return ", ".join(name for name, _ in self._tags.get(track.id, ()))
             if col >= PLAYS_COLUMN:
                 stats = self._plays.get(track.id)
                 if stats is None:
@@ -105,6 +110,8 @@ class TrackTableModel(QAbstractTableModel):
             return track
         if role == ID_ROLE:
             return track.id
+        if role == Qt.ItemDataRole.ToolTipRole and col == TAGS_COLUMN and self._tags.get(track.id):
+            return "\n".join(f"{name}: {score:.2f}" for name, score in self._tags[track.id])
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{track.path}\n{track.error}" if track.error else track.path
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (3, PLAYS_COLUMN):
@@ -152,6 +159,30 @@ class TrackTableModel(QAbstractTableModel):
         if self._sort is not None and self._sort[0] >= PLAYS_COLUMN:
             self.sort(*self._sort)
 
+    def set_tags(self, tags: Mapping[int, list[tuple[str, float]]]) -> None:
+        """Show each track's best tags (``track id → [(tag, score), ...]``, best first; {}: none)."""
+        self._tags = dict(tags)
+        if self._tag_filter is not None:
+            self._refilter()
+        elif self._all:
+            self.dataChanged.emit(self.index(0, TAGS_COLUMN), self.index(len(self._rows) - 1, TAGS_COLUMN))
+        if self._sort is not None and self._sort[0] == TAGS_COLUMN:
+            self.sort(*self._sort)
+
+    def set_tag_filter(self, tag: str | None) -> None:
+        """Show only tracks whose shown tags include ``tag`` (None: every track)."""
+        if tag != self._tag_filter:
+            self._tag_filter = tag
+            self._refilter()
+
+    def tag_counts(self) -> list[tuple[str, int]]:
+        """Each tag shown in the table with the number of tracks showing it, most frequent first."""
+        counts: dict[str, int] = {}
+        for tags in self._tags.values():
+            for name, _ in tags:
+                counts[name] = counts.get(name, 0) + 1
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
     def set_tracks(self, tracks: Iterable[Track]) -> None:
         """Replace every track (one model reset)."""
         self.beginResetModel()
@@ -178,8 +209,11 @@ class TrackTableModel(QAbstractTableModel):
         words = text.casefold().split()
         if words == self._words:
             return
-        self.beginResetModel()
         self._words = words
+        self._refilter()
+
+    def _refilter(self) -> None:
+        self.beginResetModel()
         self._rows = self._visible()
         self._row_cache = None
         self.endResetModel()
@@ -245,7 +279,11 @@ class TrackTableModel(QAbstractTableModel):
     # --- helpers ------------------------------------------------------------------------------
     def _matches(self, i: int) -> bool:
         text = self._text[i]
-        return all(w in text for w in self._words)
+        return all(w in text for w in self._words) and self._has_tag(self._all[i].id)
+
+    def _has_tag(self, track_id: int) -> bool:
+        tag = self._tag_filter
+        return tag is None or any(name == tag for name, _ in self._tags.get(track_id, ()))
 
     def _visible(self) -> list[int]:
         if self._words:
@@ -253,6 +291,8 @@ class TrackTableModel(QAbstractTableModel):
             rows = [i for i in range(len(texts)) if all(w in texts[i] for w in words)]
         else:
             rows = list(range(len(self._all)))
+        if self._tag_filter is not None:
+            rows = [i for i in rows if self._has_tag(self._all[i].id)]
         if self._sort is not None:
             self._rows = rows
             self._sort_rows()
@@ -263,6 +303,9 @@ class TrackTableModel(QAbstractTableModel):
         """:func:`sort_key`, or for the play columns the count / last-played time (never played: 0)."""
         if column < PLAYS_COLUMN:
             return sort_key(track, column)
+        if column == TAGS_COLUMN:  # by best tag, the surest first; untagged last
+            tags = self._tags.get(track.id)
+            return (not tags, tags[0][0].casefold() if tags else "", -tags[0][1] if tags else 0.0)
         stats = self._plays.get(track.id)
         value = 0 if stats is None else (stats.count if column == PLAYS_COLUMN else stats.last_played or 0)
         return (value, (track.artist or "").casefold(), track.title.casefold())
