@@ -315,7 +315,8 @@ class TrackTableModel(QAbstractTableModel):
             return
         column, order = self._sort
         tracks = self._all
-        self._rows.sort(key=lambda i: self._key(tracks[i], column), reverse=order == Qt.SortOrder.DescendingOrder)
+        key = sort_key if column < PLAYS_COLUMN else self._key   # no extra call per row for the track columns
+        self._rows.sort(key=lambda i: key(tracks[i], column), reverse=order == Qt.SortOrder.DescendingOrder)
 
     def _insert_position(self, track: Track) -> int:
         if self._sort is None:
