@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from core.errors import CbrecError
 from core.progress import CancelToken, Progress
@@ -104,10 +105,27 @@ def cmd_scan(lib, args) -> int:
     return 0
 
 
+def _one_line(text: str) -> str:
+    """``text`` with control characters (a newline or tab in a file name) written as escapes, so
+    every track is one line of output."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 def cmd_list(lib, args) -> int:
+    """One line per track: id, status (ok, pending, or missing while its folder cannot be read),
+    Artist - Title, path."""
     for track in lib.tracks():
-        print(f"{track.id}\t{track.status}\t{track.display}\t{track.path}")
+        print(f"{track.id}\t{track.status}\t{_one_line(track.display)}\t{_one_line(track.path)}")
     return 0
+
+
+def cmd_repair(lib, args) -> int:
+    """(After :func:`core.repair.repair_store` ran in :func:`main`) scan, to re-add and re-analyse
+    what could not be salvaged."""
+    if not lib.folders():
+        return 0
+    print("scanning the library's folders to re-add and re-analyse what was lost…", file=sys.stderr)
+    return cmd_scan(lib, argparse.Namespace(folders=[], exclude=[], quiet=args.quiet))
 
 
 def cmd_similar(lib, args) -> int:
@@ -176,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list the tracks").set_defaults(func=cmd_list)
     sub.add_parser("failures", help="files that could not be analysed, with reasons").set_defaults(func=cmd_failures)
+    p = sub.add_parser("repair", help="salvage a damaged library into a fresh one (the damaged file is kept aside), "
+                                      "then rescan")
+    p.add_argument("--force", action="store_true", help="rebuild even when no damage is found")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_repair)
 
     p = sub.add_parser("similar", help="tracks most similar to a track or any audio file")
     p.add_argument("track")
@@ -219,6 +242,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from core.library import Library
 
+        if args.command == "repair":
+            from core.library import default_library_dir
+            from core.repair import repair_store
+
+            root = Path(args.library).expanduser() if args.library else default_library_dir()
+            report = repair_store(root / "library.sqlite3", force=args.force)
+            print(report.summary())
+            if not report.was_damaged:
+                return 0
         with Library.open(args.library, args.model, device=args.device, workers=args.workers) as lib:
             return args.func(lib, args)
     except CbrecError as exc:

@@ -189,7 +189,7 @@ class Store(PlaylistRecords):
         try:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
             self._migrate(self.conn)
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, LibraryError) as exc:
             fault = store_error(exc, self.db_path)
             self.close()
             if not isinstance(fault, (ReadOnlyLibrary, DiskFull)) or not self.db_path.is_file():
