@@ -30,6 +30,11 @@ TINY: dict[str, dict[str, Any]] = {
         "params": {"width_multiplier": 1 / 16, "output_dim": 16},
         "n_windows": 2,
     },
+    "musicnn": {
+        "params": {"n_mels": 32, "timbral_filters": 8, "temporal_filters": 4, "midend_filters": 8,
+                   "output_dim": 8},
+        "window_seconds": 1.0, "n_windows": 2,
+    },
 }
 
 _CARD_KEYS = {"name", "sample_rate", "frontend", "window_seconds", "n_windows", "trained_on", "metrics", "training"}

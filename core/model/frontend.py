@@ -16,6 +16,8 @@ from torch import Tensor
 from core.errors import ModelError
 
 FRONTEND_KINDS = ("logmel", "waveform")
+#: Largest finite float16 (the musicnn frontend rounds mel power to float16).
+_FLOAT16_MAX = 65504.0
 
 
 class LogMel(torch.nn.Module):
@@ -26,6 +28,10 @@ class LogMel(torch.nn.Module):
     maps to exactly 0, so the output is always finite. The mel power uses librosa's default
     filterbank (Slaney mel scale and area normalisation, :func:`mel_filterbank`) and is computed
     without transposes or a complex ``abs``. Parameter names follow librosa (``n_fft``, ``hop_length``, ``n_mels``).
+
+    musicnn's preprocessing (Pons & Serra 2019) is ``power_float16=True, log10=True``: the mel power
+    rounded to float16 (as musicnn stores it; values past float16's range are clipped to its largest
+    finite value instead of becoming inf), then ``log10(1 + compression * mel)`` in float32.
     """
 
     def __init__(
@@ -37,8 +43,12 @@ class LogMel(torch.nn.Module):
         f_min: float = 0.0,
         f_max: float | None = None,
         compression: float = 10_000.0,
+        log10: bool = False,
+        power_float16: bool = False,
     ) -> None:
         super().__init__()
+        self.log10 = bool(log10)
+        self.power_float16 = bool(power_float16)
         self.n_fft = int(n_fft)
         self.hop_length = int(hop_length)
         self.n_mels = int(n_mels)
@@ -58,6 +68,10 @@ class LogMel(torch.nn.Module):
         spec = torch.fft.rfft(padded.unfold(-1, self.n_fft, self.hop_length) * self.window)  # (batch, frames, n_freqs)
         power = spec.real.square() + spec.imag.square()
         mel = torch.matmul(power, self.fb_t.T)                         # (batch, frames, n_mels)
+        if self.power_float16:
+            mel = mel.clamp(max=_FLOAT16_MAX).half().float()
+        if self.log10:
+            return torch.log10(self.compression * mel + 1.0).transpose(-1, -2).contiguous()
         return torch.log1p(self.compression * mel).transpose(-1, -2).contiguous()
 
 
@@ -116,7 +130,8 @@ def build_frontend(spec: dict, sample_rate: int) -> torch.nn.Module:
     """Build the frontend a model card describes.
 
     ``spec`` is ``{"kind": "logmel", "n_fft": ..., "hop_length": ..., "n_mels": ..., "f_min": ...,
-    "f_max": ..., "compression": ...}`` (all but ``kind`` optional) or ``{"kind": "waveform"}``.
+    "f_max": ..., "compression": ..., "log10": ..., "power_float16": ...}`` (all but ``kind`` optional)
+    or ``{"kind": "waveform"}``.
     Raises :class:`ModelError` for an unknown kind or parameter.
     """
     options = dict(spec)
