@@ -2,6 +2,7 @@
 
     cbrec-lib history import scrobbles.csv listens.jsonl   # matched / not in the library / skipped, with reasons
     cbrec-lib history                                      # your most played tracks and artists
+    cbrec-lib history clear [--source lastfm]              # forget the history (or one source of it)
     cbrec-lib for-you -n 25 -o mix.m3u8                    # the library ranked by your taste
 """
 from __future__ import annotations
@@ -19,12 +20,14 @@ def register(sub: argparse._SubParsersAction, print_playlist: Callable) -> None:
     """Add the ``history`` and ``for-you`` commands to ``cbrec-lib``'s sub-parsers."""
     p = sub.add_parser("history", help="your most played tracks and artists, or `history import FILE...`",
                        description=__doc__.split("\n\n")[0])
-    p.add_argument("action", nargs="?", choices=["top", "import"], default="top")
+    p.add_argument("action", nargs="?", choices=["top", "import", "clear"], default="top")
     p.add_argument("files", nargs="*", metavar="FILE",
                    help="Last.fm CSV, ListenBrainz JSON/JSONL/ZIP, Spotify streaming history JSON/ZIP, "
                         "Rhythmbox rhythmdb.xml, Strawberry/Clementine database")
     p.add_argument("-n", type=int, default=20, help="how many tracks/artists, or unmatched entries to show")
     p.add_argument("--unmatched", metavar="TSV", help="write every unmatched or skipped entry with its reason")
+    p.add_argument("--source", help="with clear: forget only this source's plays (cbrec, lastfm, listenbrainz, "
+                                    "spotify, rhythmbox, strawberry, clementine)")
     p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("for-you", help="a mix from your listening history (your taste vector)")
@@ -42,6 +45,9 @@ def register(sub: argparse._SubParsersAction, print_playlist: Callable) -> None:
 def cmd_history(lib, args) -> int:
     if args.action == "import":
         return _import(lib, args)
+    if args.action == "clear":
+        print(f"forgot {lib.history.log.clear(args.source)} history entries")
+        return 0
     if args.files:
         raise CbrecError(f"`history` takes no files (did you mean `history import {args.files[0]}`?).")
     matched, unmatched = lib.history.log.totals()

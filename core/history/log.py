@@ -98,6 +98,13 @@ class PlayLog:
             " GROUP BY lower(a) ORDER BY c DESC, a LIMIT ?", (n,))
         return [(a, int(c)) for a, c in rows]
 
+    def clear(self, source: str | None = None) -> int:
+        """Forget every play (or those of one ``source``: "cbrec", "lastfm", …); how many rows went."""
+        with self.store.transaction(bump=False) as conn:
+            if source is None:
+                return conn.execute("DELETE FROM plays").rowcount
+            return conn.execute("DELETE FROM plays WHERE source = ?", (source,)).rowcount
+
     def rematch_if_stale(self, matcher_factory) -> int:
         """Match the unmatched plays again if the library changed since the last time; how many matched.
 

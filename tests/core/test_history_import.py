@@ -283,3 +283,14 @@ def test_unmatched_plays_match_after_the_track_arrives(store, history, tmp_path)
                                             {"artist": "Radiohead", "title": "Airbag"}, np.ones(DIM, np.float32))],
                             "v1")
     assert history.stats()[tid(store, "/m/radiohead/airbag.mp3")].count == 1
+
+
+def test_recency_weighting_halves_a_play_per_half_life(store, history):
+    first, second = tid(store, LIB[2][0]), tid(store, LIB[3][0])
+    now = 1_700_000_000.0
+    history.log.record(first, 60.0, started_at=now - 30 * 86400)      # a month ago
+    history.log.record(second, 60.0, started_at=now)                  # just now
+    assert history.log.weighted_counts() == {first: 1.0, second: 1.0}
+    weighted = history.log.weighted_counts(half_life_days=30, now=now)
+    assert weighted[first] == pytest.approx(0.5) and weighted[second] == pytest.approx(1.0)
+    assert not history.log.record(first, 10.0, duration=300.0)          # under 30 s: not a play

@@ -203,3 +203,9 @@ def test_cli_history_import_top_and_for_you(scanned, tmp_path, capsys):
     assert len(lines) == 4 and "Static" not in out and "Rain" not in out
     assert cli_main([*base, "for-you", "--discovery", "2", "--include-played"]) == 2
     assert "discovery" in capsys.readouterr().err
+    assert cli_main([*base, "history", "clear", "--source", "spotify"]) == 0
+    assert "forgot 0 history entries" in capsys.readouterr().out
+    assert cli_main([*base, "history", "clear"]) == 0
+    assert "forgot 7 history entries" in capsys.readouterr().out
+    assert cli_main([*base, "history"]) == 0
+    assert "No listening history yet" in capsys.readouterr().out
