@@ -269,3 +269,14 @@ def test_config_validation_and_templates(tmp_path: Path) -> None:
         else:
             with pytest.raises(ConfigError):
                 load_config(p, ["data.lfm1b_dir=''"])
+
+
+def test_world_has_colistening_similars_in_the_lastfm_layout(world_dir: Path) -> None:
+    from trainer.data.lastfm_similars import read_similars
+    bad = BadRows()
+    pairs = read_similars(world_dir / "msd" / "lastfm_train", bad)
+    assert bad.count == 0 and len(pairs) > 0
+    assert pairs.scores.min() > 0 and pairs.scores.max() == pytest.approx(1.0)
+    tracks = set(read_unique_tracks(world_dir / "msd" / "unique_tracks.txt").track_ids)
+    assert set(pairs.source_ids) <= tracks and set(pairs.target_ids) <= tracks
+    assert all(s != t for s, t in zip(pairs.source_ids, pairs.target_ids, strict=True))

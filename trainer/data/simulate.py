@@ -26,9 +26,11 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from trainer.data import simulate_formats as fmt
+from trainer.data.lastfm_similars import similars_from_plays
 from trainer.data.msd import DEFAULT_CLIP_TEMPLATE, clip_path
 from trainer.data.simulate_audio import SR, genre_styles, load_excerpt, log_mel_stats, synthesize, write_mp3
 from trainer.data.simulate_catalog import Catalog, build_catalog, make_name, unique_ints
@@ -38,7 +40,6 @@ from trainer.data.simulate_listeners import (
     activity,
     item_latents,
     power_law_popularity,
-    similar_songs,
     simulate_plays,
     song_tags,
     user_tastes,
@@ -220,9 +221,17 @@ def _write_all(out_dir: Path, catalog: Catalog, listening: Listening, user_ids: 
     in_msd = np.array([s.in_msd for s in catalog.songs])
     tagged = in_msd & (rng[8].random(len(in_msd)) < p.tag_coverage)
     tags = song_tags(tastes.items, src.genres, src.genre_names, tagged, rng[8], p.n_mood_tags)
-    n_tagged = fmt.write_lastfm_tags(msd, catalog, tags, similar_songs(tastes.items, in_msd), rng[8])
+    n_tagged = fmt.write_lastfm_tags(msd, catalog, tags, similars_from_plays(_plays(listening, len(catalog.songs)),
+                                                                             in_msd), rng[8])
     n_triplets = fmt.write_triplets(msd / fmt.TRIPLETS, catalog, listening, user_ids)
     return {"les": les, "tags": tags, "n_tagged": n_tagged, "n_triplets": n_triplets, "play_ids": play_ids}
+
+
+def _plays(listening: Listening, n_songs: int) -> sp.csr_matrix:
+    """Users × songs play counts of the simulated listening (co-listening gives the similars)."""
+    rows = np.repeat(np.arange(len(listening.songs)), [len(x) for x in listening.songs])
+    cols = np.concatenate(listening.songs) if listening.songs else np.zeros(0, np.int64)
+    return sp.csr_matrix((np.ones(len(cols), np.float32), (rows, cols)), shape=(len(listening.songs), n_songs))
 
 
 def _describe(out_dir: Path, seed: int, p: WorldParams, catalog: Catalog, tastes: Tastes, src: _Sources,

@@ -179,15 +179,15 @@ def write_lastfm_tags(msd_dir: Path, catalog: Catalog, tags: dict[int, list[tupl
             (i + 1, tag_row[t], float(v)) for i, s in enumerate(tagged) for t, v in tags[s]])
         con.execute("CREATE INDEX idx_tid_tag_tid ON tid_tag (tid)")
     con.close()
-    for s in tagged:
-        song = catalog.songs[s]
+    for s in sorted(set(tagged) | set(similars), key=lambda s: catalog.songs[s].msd_track_id):  # as the real
+        song = catalog.songs[s]                          # dataset: a JSON file per matched track, tags or not
         tid = song.msd_track_id
         path = msd_dir / LASTFM_JSON_DIR / tid[2] / tid[3] / tid[4] / f"{tid}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         stamp = datetime.fromtimestamp(int(rng.integers(1293840000, 1325376000)), UTC)
         doc = {"artist": catalog.artists[song.artist].name, "title": song.title, "track_id": tid,
                "timestamp": stamp.strftime("%Y-%m-%d %H:%M:%S.%f"),
-               "tags": [[t, str(int(v))] for t, v in tags[s]],
+               "tags": [[t, str(int(v))] for t, v in tags.get(s, [])],
                "similars": [[catalog.songs[o].msd_track_id, round(sc, 6)] for o, sc in similars.get(s, [])]}
         path.write_text(json.dumps(doc), encoding="utf-8")
     return len(tagged)
