@@ -5,10 +5,19 @@ import os
 import uuid
 from pathlib import Path
 
+NAME_MAX = 255  # bytes in one file name on every common file system
+
 
 def temp_name(path: Path) -> Path:
-    """A fresh hidden name next to ``path`` (same file system, so ``os.replace`` is atomic)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+    """A fresh hidden name next to ``path`` (same file system, so ``os.replace`` is atomic).
+
+    The target's name is shortened as needed so the temporary name stays within ``NAME_MAX``
+    bytes: a target whose own name is 229-255 bytes long can still be written."""
+    suffix = f".{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+    name = path.name
+    while name and len(os.fsencode(f".{name}{suffix}")) > NAME_MAX:
+        name = name[:-1]
+    return path.with_name(f".{name}{suffix}")
 
 
 def fsync_file(path: Path) -> None:

@@ -223,3 +223,16 @@ def test_list_prints_one_line_per_track_even_with_a_newline_in_a_name(tmp_path, 
     assert cli_main(["--library", str(lib_dir), "--model", str(test_model), "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == N + 1 and any("two\\nlines.flac" in line for line in lines)
+
+
+def test_output_file_name_of_255_bytes_can_be_written(lib, music, tmp_path, test_model, capsys):
+    lib.scan([music])
+    lib.close()
+    for length in (229, 255):
+        out = tmp_path / ("é" * ((length - 5) // 2) + "x" * ((length - 5) % 2) + ".m3u8")
+        assert len(os.fsencode(out.name)) == length
+        code = cli_main(["--library", str(lib.root), "--model", str(test_model), "playlist",
+                         str(music / "chords/a1.mp3"), "--length", "3", "-o", str(out)])
+        assert code == 0, capsys.readouterr().err
+        assert out.read_text(encoding="utf-8").startswith("#EXTM3U")
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
