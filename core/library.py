@@ -288,16 +288,12 @@ class Library:
                 raise
             tid = None
         if tid is None:
-            e = self.embedder
-            path = os.path.expanduser(os.fspath(ref))  # type: ignore[arg-type]
-            excerpt = load_windows(path, e.sample_rate, e.window_samples, e.n_windows)
-            _, scores = e.embed_with_tags(excerpt.windows[None])
-            return tagging.top_tags(e.tag_names, scores[0], n) if scores is not None else []
-        found = tagging.scores_for(self.store, [tid], self.analysis_version)
-        if tid not in found:
+            return tagging.file_tags(self.embedder, os.path.expanduser(os.fspath(ref)), n)  # type: ignore[arg-type]
+        found = tagging.stored_tags(self.store, self.analysis_version, tid, n)
+        if found is None:
             self._vector(tid)  # raises "not analysed yet" when that is the reason
             raise CbrecError(f"{self.track(tid).path} has no tag scores yet. Run a scan to analyse it.")
-        return tagging.top_tags(tagging.tag_names(self.store, self.analysis_version), found[tid], n)
+        return found
 
     def tags_by_track(self, n: int = 5) -> dict[int, list[tuple[str, float]]]:
         """Track id -> its ``n`` best tags, for every track analysed by this (tagged) model."""
@@ -329,8 +325,7 @@ class Library:
         for tid in seed_ids:
             self._vector(tid)
         items = make_playlist(seed_ids, self.index(), self._view(), self._view(), length, max_per_artist)
-        found = tagging.scores_for(self.store, seed_ids, self.analysis_version)
-        top = tagging.mean_top_tags(tagging.tag_names(self.store, self.analysis_version), list(found.values()))
+        top = tagging.seeds_top_tags(self.store, self.analysis_version, seed_ids)
         return self._to_playlist(items, seed_ids, lambda seeds: tagging.mix_name(seeds[0].title, top, len(seeds) - 1))
 
     def path(self, start: TrackRef, end: TrackRef, length: int = 10,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -100,10 +101,27 @@ def top_tags_by_track(store: Store, version: str, n: int = 5) -> dict[int, TagLi
     return {int(tid): [(names[j], float(mat[r, j])) for j in order[r]] for r, tid in enumerate(ids)}
 
 
-def mean_top_tags(names: Sequence[str], score_rows: Sequence[np.ndarray], n: int = 2) -> TagList:
-    """The ``n`` best tags of several tracks together (mean scores), e.g. a playlist's seeds."""
-    rows = [np.asarray(r, np.float32) for r in score_rows if len(r) == len(names)]
+def stored_tags(store: Store, version: str, track_id: int, n: int = 5) -> TagList | None:
+    """A library track's ``n`` best stored tags of ``version``; None when it has no scores."""
+    found = scores_for(store, [track_id], version)
+    return top_tags(tag_names(store, version), found[track_id], n) if track_id in found else None
+
+
+def seeds_top_tags(store: Store, version: str, seed_ids: Sequence[int], n: int = 2) -> TagList:
+    """The ``n`` best tags of several tracks together (mean of their stored scores): a playlist's seeds."""
+    names = tag_names(store, version)
+    rows = [r for r in scores_for(store, seed_ids, version).values() if len(r) == len(names)]
     return top_tags(names, np.mean(rows, axis=0), n) if rows else []
+
+
+def file_tags(embedder: Any, path: str, n: int = 5) -> TagList:
+    """Any audio file's ``n`` best tags, analysed now by ``embedder`` (a :class:`core.model.Embedder`;
+    ``[]`` for an untagged model). A file that cannot be decoded raises :class:`core.errors.AudioError`."""
+    from core.audio import load_windows
+
+    excerpt = load_windows(path, embedder.sample_rate, embedder.window_samples, embedder.n_windows)
+    _, scores = embedder.embed_with_tags(excerpt.windows[None])
+    return top_tags(embedder.tag_names, scores[0], n) if scores is not None else []
 
 
 def mix_name(title: str, tags: TagList, extra_seeds: int = 0) -> str:

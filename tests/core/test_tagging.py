@@ -7,8 +7,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from core import Library
-from core import tagging
+from core import Library, tagging
 from core.cli import main as cli_main
 from core.errors import CbrecError
 from core.store import _MIGRATIONS, SCHEMA_VERSION, NewTrack, Store
