@@ -315,7 +315,8 @@ def wrap_ddp(net: nn.Module, device: torch.device, di: DistInfo) -> nn.Module:
         return net
     from torch.nn.parallel import DistributedDataParallel
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(net, device_ids=ids, broadcast_buffers=False)
+    # buffers (batch-norm running stats) stay equal by construction: GlobalBatchNorm uses global stats
+    return DistributedDataParallel(net, device_ids=ids, forward_sync_buffers=False)
 
 
 def sampler_for(n: int, seed: int, di: DistInfo) -> Any:
