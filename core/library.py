@@ -26,6 +26,7 @@ from core.analyze import AnalysisSettings, analyse, decode_pool
 from core.audio import load_windows
 from core.errors import CbrecError, ModelError, TrackNotFound
 from core.index import VectorIndex, open_index
+from core.lock import LibraryLock
 from core.model.card import ModelCard, default_model_path, verify_model_files
 from core.playlist import Playlist, make_path, make_playlist
 from core.pool import IsolatedPool
@@ -65,7 +66,13 @@ class Library:
         self.model_path, self.card, self.device = Path(model_path), card, device
         self._embedder = None
         self._embedder_lock = threading.Lock()
-        self.store = Store(self.root / "library.sqlite3")
+        self._lock = LibraryLock(self.root)
+        self._lock.acquire()  # one program at a time; LibraryInUse names the one holding it
+        try:
+            self.store = Store(self.root / "library.sqlite3")
+        except BaseException:
+            self._lock.release()
+            raise
         self.settings = AnalysisSettings(workers=workers or min(os.cpu_count() or 2, 8))
         self._index: VectorIndex | None = None
         self._index_stamp = ""
@@ -407,6 +414,7 @@ class Library:
     def close(self) -> None:
         self._index = None
         self.store.close()
+        self._lock.release()
 
     def __enter__(self) -> Library:
         return self

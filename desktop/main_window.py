@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from core import ModelError, ScanReport, Track
+from core.lock import LibraryInUse
 from desktop.history_ui import install_history
 from desktop.library_view import LibraryView, default_music_folder
 from desktop.map_panel import MapPanel
@@ -180,6 +181,13 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("The library could not be opened")
         self.library_failed.emit(message)
         box = QMessageBox(QMessageBox.Icon.Warning, "cbrec cannot open the library", message, parent=self)
+        if isinstance(exc, LibraryInUse):  # another program has it: offer to try again once it is closed
+            retry = box.addButton("Try again", QMessageBox.ButtonRole.AcceptRole)
+            box.addButton(QMessageBox.StandardButton.Close)
+            box.exec()
+            if box.clickedButton() is retry:
+                self.open_library()
+            return
         if isinstance(exc, ModelError):
             box.setInformativeText("Choose a model file (.pt with its .json card) in Settings.")
             settings_button = box.addButton("Open settings…", QMessageBox.ButtonRole.AcceptRole)

@@ -318,7 +318,7 @@ class MapCanvas(QWidget):
         factor = 1.25 ** (event.angleDelta().y() / 120)
         new_zoom = min(max(self._zoom * factor, 0.5), 200.0)
         factor = new_zoom / self._zoom
-        centre = QPointF(self.width() / 2, self.height() / 2) + self._pan
+        centre = QPointF((self.width() - self._legend_room()) / 2, self.height() / 2) + self._pan
         self._pan += (event.position() - centre) * (1 - factor)
         self._zoom = new_zoom
         self.update()

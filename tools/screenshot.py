@@ -125,6 +125,7 @@ def shoot(work: Path, out: Path, args: argparse.Namespace) -> int:
     wait(app, lambda: win.library is not None, 120, "the library to open")
     win.library_view.welcome.default_folder = str(music)
     win.library_view.welcome.add_button.setText(f"Add {music}")
+    win.library_view.welcome.set_busy(None)  # the offer is shown only for a folder that exists
     wait(app, lambda: win.library_view.isVisible(), 5, "the window")
     grab(app, win, out / "welcome.png")
 

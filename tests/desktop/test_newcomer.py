@@ -260,3 +260,25 @@ def test_playlist_similarity_is_a_rank_in_the_library(make_window, scanned_setti
     with qtbot.waitSignal(panel.ranked, timeout=20000):
         panel._open_chosen()
     assert model.index(0, 3).data() == "seed" and [model.index(r, 3).data() for r in range(1, model.rowCount())] == texts
+
+
+def test_a_library_open_elsewhere_is_refused_with_a_clear_message(make_window, scanned_settings, qtbot, dialogs):
+    """Point 9: two programs on one library. The window says which program holds it."""
+    import os
+
+    from core import Library
+
+    other = Library.open(scanned_settings.library_dir, model=scanned_settings.model, device="cpu", workers=1)
+    try:
+        win = make_window(scanned_settings, open_library=False)
+        with qtbot.waitSignal(win.library_failed, timeout=30000) as failed:
+            win.open_library()
+        assert "open in another cbrec program" in failed.args[0] and f"process {os.getpid()}" in failed.args[0]
+        assert dialogs.shown[-1][0] == "cbrec cannot open the library"
+        assert "open in another cbrec program" in win.library_view.welcome.text.text()
+        assert win.library is None and not win.add_folder_action.isEnabled()
+    finally:
+        other.close()
+    with qtbot.waitSignal(win.library_ready, timeout=30000):  # once the other program closes it
+        win.open_library()
+    assert win.library_view.model.total() == len(SONGS)
