@@ -1,7 +1,7 @@
 """Decode any audio file to mono float32 at a chosen rate, and choose excerpt windows across a track.
 
-PyAV (its bundled FFmpeg) does all decoding, so MP3, FLAC, Vorbis, Opus, AAC, ALAC, WAV, AIFF and
-WMA need no system packages. This module must stay light (no torch): it runs in decode workers.
+PyAV (its bundled FFmpeg) does all decoding, so MP3, FLAC, Vorbis, Opus, AAC, ALAC, WAV, AIFF,
+WMA, Musepack, DSD, TAK, Speex, TTA and AC-3 need no system packages. This module must stay light (no torch): it runs in decode workers.
 
     >>> ex = load_windows("song.mp3", sr=22050, window_samples=3 * 22050, n_windows=4)
     >>> ex.windows.shape            # (4, 66150) float32, mono, finite
@@ -31,9 +31,12 @@ __all__ = ["AUDIO_EXTENSIONS", "AudioInfo", "Excerpt", "probe", "window_starts",
 
 log = logging.getLogger(__name__)
 
+#: Files scanned by name (other files are scanned when their content is audio: core.sniff).
 AUDIO_EXTENSIONS: frozenset[str] = frozenset({
     ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".aac", ".alac", ".wav", ".wave",
     ".aif", ".aiff", ".aifc", ".wma", ".wv", ".ape", ".mka", ".webm",
+    ".m4b", ".mpc", ".mp+", ".mpp", ".dsf", ".dff", ".tak", ".spx", ".tta", ".ac3", ".eac3", ".caf",
+    ".amr", ".au",
 })
 
 #: Most audio decoded in one pass when the container's length cannot be trusted (seconds).
@@ -185,6 +188,9 @@ def _check_file(path: str | os.PathLike) -> str:
 
 def _reason(exc: BaseException) -> str:
     """A short sentence for an exception raised while opening or decoding."""
+    if isinstance(exc, av.error.FFmpegError) and exc.errno == errno.EPERM:
+        # FFmpeg's generic failure (-1, a failed seek in a damaged file), not the file's permissions
+        return "the file is damaged or truncated: the decoder could not find its way in it"
     if isinstance(exc, PermissionError):
         return "permission denied"
     if isinstance(exc, MemoryError):

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from core.audio import AUDIO_EXTENSIONS
+from core.sniff import holds_audio, worth_sniffing
 from core.store import FileState
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ def walk(folders: Iterable[str], exclude: Sequence[str] = (),
             if _is_excluded(path, exclude) or child.name.startswith("._"):
                 continue
             is_audio = os.path.splitext(child.name)[1].lower() in AUDIO_EXTENSIONS
+            maybe_audio = not is_audio and worth_sniffing(child.name)  # audio under another name?
             try:
                 if child.is_dir(follow_symlinks=True):
                     stack.append(path)
@@ -143,7 +145,9 @@ def walk(folders: Iterable[str], exclude: Sequence[str] = (),
                 else:  # perhaps a link to a folder on a drive that is away: what was below is unknown
                     unreadable.add(path)
                 continue
-            if not is_audio or path in seen_files:
+            if not (is_audio or maybe_audio) or path in seen_files:
+                continue
+            if maybe_audio and not (stat.S_ISREG(cst.st_mode) and holds_audio(path)):
                 continue
             seen_files.add(path)
             if not stat.S_ISREG(cst.st_mode):
