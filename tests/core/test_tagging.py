@@ -149,3 +149,16 @@ def test_cli_tags(tmp_path, music, tagged_model, test_model, capsys):
     untagged = ["--library", str(tmp_path / "lib2"), "--model", str(test_model)]
     assert cli_main([*untagged, "tags", str(outside)]) == 2
     assert "predicts no tags" in capsys.readouterr().err
+
+
+def test_tag_benchmark_ground_truth_helpers(tmp_path):
+    from benchmarks.tags import agreement, attribution_tags
+
+    txt = tmp_path / "Hungarian_Dance_5.txt"
+    txt.write_text("Hungarian Dance by the Strings.\nFrom the Jazz_Sampler; mostly Blues and Dorian scale\n")
+    vocabulary = ["rock", "dance", "jazz", "blues", "hard rock"]
+    assert attribution_tags(txt, vocabulary) == ["jazz", "blues"]      # "Dance" is the title's word, not a tag
+    ranked = [("jazz", 0.9), ("rock", 0.5), ("blues", 0.4), ("dance", 0.1), ("hard rock", 0.0)]
+    a = agreement(ranked, ["jazz", "blues"], n=2)
+    assert a["ranks"] == [1, 3] and a["hit"] == [True, False]
+    assert a["auc"] == pytest.approx(1 - 1 / 6)                        # one of six pairs misordered
