@@ -26,17 +26,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.quality import read_labels  # noqa: E402
 from core import Library  # noqa: E402
+from core.history.mix import rank_and_pick  # noqa: E402
 
 
-def trial(lib: Library, ids_by_source: dict[str, list[int]], rng: np.random.Generator, args) -> tuple[float, float]:
-    """One simulated listener: ``(share of the mix from their two sources, random expectation)``."""
+def trial(lib: Library, ids_by_source: dict[str, list[int]], rng: np.random.Generator, args) -> dict[str, float]:
+    """One simulated listener: ``{mix: share of it from the listener's two sources}``."""
     lib.store.conn.execute("DELETE FROM plays")
     sources = sorted(ids_by_source)
     a, b = rng.choice(len(sources), 2, replace=False)
     liked = {sources[a], sources[b]}
     played: set[int] = set()
     t = 1_700_000_000.0
-    for s in liked:
+    for s in sorted(liked):            # sorted: a set of str iterates in a per-process order
         for tid in rng.choice(ids_by_source[s], min(args.per_source, len(ids_by_source[s]) - 1), replace=False):
             for _ in range(int(rng.integers(1, 21))):
                 lib.record_play(int(tid), heard=60.0, started_at=t)
@@ -47,24 +48,45 @@ def trial(lib: Library, ids_by_source: dict[str, list[int]], rng: np.random.Gene
         lib.record_play(int(tid), heard=60.0, started_at=t)
         t += 300
         played.add(int(tid))
-    mix = lib.for_you(n=args.n, max_per_artist=args.max_per_artist)
     source_of = {i: s for s, ids in ids_by_source.items() for i in ids}
-    share = float(np.mean([source_of.get(tr.id) in liked for tr in mix.tracks])) if len(mix) else 0.0
-    unplayed = [i for i in source_of if i not in played]
-    expected = float(np.mean([source_of[i] in liked for i in unplayed]))
-    return share, expected
 
+    def share(track_ids: list[int]) -> float:
+        return float(np.mean([source_of.get(i) in liked for i in track_ids])) if track_ids else 0.0
+
+    shares = {"For you (taste vector, one ALS user step)":
+              share([t.id for t in lib.for_you(n=args.n, max_per_artist=args.max_per_artist).tracks])}
+    for k in args.clusters:
+        mix = lib.for_you(n=args.n, max_per_artist=args.max_per_artist, clusters=k)
+        shares[f"For you, {k} taste vectors (clusters=k)"] = share([t.id for t in mix.tracks])
+    # the same ranking and rules from the plays' count-weighted mean vector (Platt 2017 §6.2.1)
+    taste = lib.history.taste()
+    ids, vecs, plays = taste.item_ids, taste.item_vectors, taste.plays
+    rows = np.flatnonzero(np.isin(ids, list(plays)))
+    mean = (vecs[rows] * np.asarray([plays[int(ids[r])] for r in rows])[:, None]).sum(axis=0)
+    picked = rank_and_pick(ids, vecs, mean, plays, lib._view(), args.n, max_per_artist=args.max_per_artist)
+    shares["same rules, mean of the played vectors (Platt)"] = share([i for i, _ in picked])
+    # Zhao & Pu: a seed playlist from the five most played tracks (seeds and played tracks left out)
+    top = [t for t, _ in lib.history.log.top_tracks(5)]
+    seeded = lib.playlist(top, length=args.n + len(played), max_per_artist=args.max_per_artist)
+    shares["seed playlist of the 5 most played"] = share([t.id for t in seeded.tracks if t.id not in played][: args.n])
+    unplayed = [i for i in source_of if i not in played]
+    shares["random unplayed tracks (expected)"] = float(np.mean([source_of[i] in liked for i in unplayed]))
+    # the best any mix of n unplayed tracks could do (the two sources may have fewer than n left)
+    shares["ceiling (all unplayed tracks of the two sources, up to n)"] = min(
+        1.0, sum(source_of[i] in liked for i in unplayed) / args.n)
+    return shares
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=Path("/tmp/cbrec-dev-corpus"))
     ap.add_argument("--library", type=Path, help="an existing library folder to reuse (scanned over the corpus)")
     ap.add_argument("--model", default=None, help="model file (default: the bundled model)")
-    ap.add_argument("--trials", type=int, default=30)
+    ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("-n", type=int, default=25)
     ap.add_argument("--per-source", type=int, default=6, help="tracks played from each of the two sources")
     ap.add_argument("--noise", type=int, default=2, help="tracks of other sources played once")
     ap.add_argument("--max-per-artist", type=int)
+    ap.add_argument("--clusters", type=int, nargs="*", default=[2, 3], help="also for_you(clusters=k) for these k")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     if not (args.corpus / "labels.tsv").exists():
@@ -82,16 +104,15 @@ def main() -> int:
             if p in analysed:
                 ids_by_source.setdefault(s, []).append(analysed[p])
         rng = np.random.default_rng(args.seed)
-        results = np.array([trial(lib, ids_by_source, rng, args) for _ in range(args.trials)])
-    share, expected = results[:, 0], results[:, 1]
+        results = [trial(lib, ids_by_source, rng, args) for _ in range(args.trials)]
     print(f"dev corpus: {sum(map(len, ids_by_source.values()))} analysed tracks, {len(ids_by_source)} sources; "
           f"{args.trials} listeners, each {args.per_source} tracks of two sources (1-20 plays) + {args.noise} "
           f"others once; mix of {args.n}, played tracks left out, max per artist {args.max_per_artist}")
     print("| mix | share from the listener's two sources (mean ± sd) | min | max |")
     print("| --- | ---: | ---: | ---: |")
-    print(f"| For you (taste vector) | {share.mean():.3f} ± {share.std():.3f} | {share.min():.2f} | {share.max():.2f} |")
-    print(f"| random unplayed tracks (expected) | {expected.mean():.3f} ± {expected.std():.3f} | "
-          f"{expected.min():.2f} | {expected.max():.2f} |")
+    for name in results[0]:
+        v = np.array([r[name] for r in results])
+        print(f"| {name} | {v.mean():.3f} ± {v.std():.3f} | {v.min():.2f} | {v.max():.2f} |")
     return 0
 
 

@@ -27,7 +27,7 @@ import scipy.sparse as sp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.wmf_hetrec import DEFAULT, play_counts  # noqa: E402
-from core.history.taste import REGULARIZATION, gramian, solve_user  # noqa: E402
+from core.history.taste import REGULARIZATION, gramian, solve_clusters, solve_user  # noqa: E402
 from trainer.evaluate import (  # noqa: E402
     evaluate_item_vectors,
     holdout_split,
@@ -48,6 +48,23 @@ def one_step_users(history: sp.csr_matrix, items: np.ndarray, alpha: float, epsi
     return out
 
 
+def cluster_scores(history: sp.csr_matrix, items: np.ndarray, k: int, alpha: float, epsilon: float,
+                   lam: float) -> np.ndarray:
+    """Scores (users, items) of ``k`` taste vectors per listener, as ``for_you(clusters=k)`` takes turns:
+    the i-th pick of a vector with weight w comes at time (i + 0.5) / w, so an item's score is
+    minus the earliest time any vector reaches it (its rank by that vector, scaled)."""
+    gram = gramian(items)
+    unit_items = unit(items)
+    out = np.zeros((history.shape[0], items.shape[0]), np.float32)
+    for u in range(history.shape[0]):
+        row = history.getrow(u)
+        vectors, weights = solve_clusters(items, row.indices, row.data, k, alpha, epsilon, lam, gram)
+        cos = unit_items @ unit(vectors).T                             # (items, k')
+        ranks = np.argsort(np.argsort(-cos, axis=0, kind="stable"), axis=0, kind="stable")
+        out[u] = -np.min((ranks + 0.5) / weights[None, :], axis=1)
+    return out
+
+
 def unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
@@ -62,6 +79,8 @@ def main() -> int:
     ap.add_argument("--lam", type=float, default=100.0, help="λ of the WMF fit (wmf_hetrec.py's validated choice)")
     ap.add_argument("--user-lams", type=float, nargs="+", default=[1.0, REGULARIZATION, 100.0, 1000.0],
                     help=f"λ of the one-step user solve (each reported; the app uses {REGULARIZATION:g})")
+    ap.add_argument("--clusters", type=int, nargs="*", default=[2, 3],
+                    help="also several taste vectors per listener (for_you(clusters=k)), with the app's λ")
     ap.add_argument("--new-share", type=float, default=0.2, help="share of users held out as new listeners")
     args = ap.parse_args()
     if not args.path.exists():
@@ -95,6 +114,13 @@ def main() -> int:
             mark = " ← app default λ" if lam == REGULARIZATION else ""
             rows.append((f"one-step user solve, {label}, λ={lam:g} ({solve_ms:.2f} ms/listener){mark}",
                          *metrics(users, vectors)))
+    for k in args.clusters:
+        t0 = time.perf_counter()
+        scores = cluster_scores(history, unit(items), k, args.alpha, args.epsilon, REGULARIZATION)
+        solve_ms = (time.perf_counter() - t0) / history.shape[0] * 1000
+        # scores as factors: one-hot users × scores-as-items gives back the score matrix
+        rows.append((f"{k} taste vectors per listener, unit item vectors, λ={REGULARIZATION:g} ({solve_ms:.2f} ms/listener)",
+                     *metrics(np.eye(history.shape[0], dtype=np.float32), np.ascontiguousarray(scores.T))))
     rows.append(("mean of played items' unit vectors (Platt §6.2.1)",
                  *metrics(user_vectors_from_items(history, unit(items)), unit(items))))
     pop_u, pop_v = popularity_vectors(sp.vstack([fit_rows, history]).tocsr())

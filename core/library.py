@@ -402,12 +402,14 @@ class Library:
         return self.history.stats()
 
     def for_you(self, n: int = 25, include_played: bool = False, max_per_artist: int | None = None,
-                discovery: float = 0.3, half_life_days: float | None = None) -> Playlist:
+                discovery: float = 0.3, half_life_days: float | None = None, clusters: int = 1) -> Playlist:
         """The library ranked by your taste vector (from the listening history), as a playlist.
 
         ``discovery``: share of places kept for tracks played at most once (with ``include_played``);
-        ``half_life_days``: weight recent plays more (a play that old counts half)."""
-        items = self.history.for_you(self._view(), n, include_played, max_per_artist, discovery, half_life_days)
+        ``half_life_days``: weight recent plays more (a play that old counts half); ``clusters``:
+        that many taste vectors (groups of what you play), sharing the mix by how much you play each."""
+        items = self.history.for_you(self._view(), n, include_played, max_per_artist, discovery, half_life_days,
+                                     clusters)
         return self._to_playlist(items, [], lambda _: "For you")
 
     # -- lifetime ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ under the playlist rules).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,12 +24,12 @@ from core.history.importer import ImportReport, import_file
 from core.history.log import PlayLog, PlayStats, counts_as_play
 from core.history.match import Matcher
 from core.history.mix import rank_and_pick
-from core.history.taste import ALPHA, EPSILON, REGULARIZATION, confidence, solve_user
+from core.history.taste import ALPHA, EPSILON, REGULARIZATION, confidence, solve_clusters, solve_user
 from core.progress import CancelToken, ProgressCallback
 from core.store import Store
 from core.types import Track
 
-__all__ = ["History", "ImportReport", "PlayStats", "counts_as_play", "confidence", "solve_user", "Matcher"]
+__all__ = ["History", "Taste", "ImportReport", "PlayStats", "counts_as_play", "confidence", "solve_user", "Matcher"]
 
 NO_HISTORY = ("There is no listening history to build a mix from yet: play some tracks in cbrec, or import "
               "a Last.fm, ListenBrainz or Spotify export (Library ▸ Import listening history, or "
@@ -61,9 +62,9 @@ class History:
         self.log.rematch_if_stale(self._matcher)
         return self.log.stats()
 
-    def taste(self, half_life_days: float | None = None, alpha: float = ALPHA, epsilon: float = EPSILON,
-              regularization: float = REGULARIZATION) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, float]]:
-        """``(taste vector (f,), ids (n,), unit vectors (n, f), plays)`` from the whole history.
+    def taste(self, half_life_days: float | None = None, clusters: int = 1, alpha: float = ALPHA,
+              epsilon: float = EPSILON, regularization: float = REGULARIZATION) -> Taste:
+        """The listener's taste vector(s) from the whole history (see :class:`Taste`).
 
         Raises CbrecError when no played track has been analysed by the current model."""
         self.log.rematch_if_stale(self._matcher)
@@ -73,12 +74,27 @@ class History:
         if not len(rows):
             raise CbrecError(NO_HISTORY)
         counts = np.asarray([plays[int(ids[r])] for r in rows])
-        return solve_user(vecs, rows, counts, alpha, epsilon, regularization), ids, vecs, plays
+        vectors, weights = solve_clusters(vecs, rows, counts, clusters, alpha, epsilon, regularization)
+        return Taste(vectors, weights, ids, vecs, plays)
 
     def for_you(self, tracks, n: int = 25, include_played: bool = False, max_per_artist: int | None = None,
-                discovery: float = 0.3, half_life_days: float | None = None) -> list[tuple[int, float]]:
+                discovery: float = 0.3, half_life_days: float | None = None,
+                clusters: int = 1) -> list[tuple[int, float]]:
         """``[(track id, score)]``: see :func:`core.history.mix.rank_and_pick`; ``tracks`` gives Track records."""
-        x, ids, vecs, _ = self.taste(half_life_days)
+        taste = self.taste(half_life_days, clusters)
         raw_counts = {t: float(s.count) for t, s in self.log.stats().items()}
-        return rank_and_pick(ids, vecs, x, raw_counts, tracks, n, include_played,
-                             max_per_artist, discovery)
+        return rank_and_pick(taste.item_ids, taste.item_vectors, taste.vectors, raw_counts, tracks, n, include_played,
+                             max_per_artist, discovery, weights=taste.weights)
+
+
+@dataclass(frozen=True)
+class Taste:
+    """A listener's taste: ``vectors`` (k, f) with ``weights`` (k,) summing to 1 (k = 1 unless
+    clusters were asked for), solved against ``item_vectors`` (n, f) of tracks ``item_ids`` (n,);
+    ``plays`` maps a track id to its (recency-weighted) play count."""
+
+    vectors: np.ndarray
+    weights: np.ndarray
+    item_ids: np.ndarray
+    item_vectors: np.ndarray
+    plays: dict[int, float]

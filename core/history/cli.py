@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction, print_playlist: Callable) -> None:
                    help="with --include-played: share of tracks played at most once (default 0.3)")
     p.add_argument("--half-life", type=float, metavar="DAYS", help="weight recent plays: a play DAYS old counts half")
     p.add_argument("--max-per-artist", type=int)
+    p.add_argument("--clusters", type=int, default=1, metavar="K",
+                   help="K taste vectors (groups of what you play) sharing the mix (default 1)")
     p.add_argument("-o", "--output", help="write the mix (.m3u8 or .xspf)")
     p.add_argument("--save", metavar="NAME", help="also save it in the library under NAME")
     p.set_defaults(func=lambda lib, args: _for_you(lib, args, print_playlist))
@@ -113,7 +115,7 @@ def _reason_kind(reason: str) -> str:
 def _for_you(lib, args, print_playlist: Callable) -> int:
     try:
         mix = lib.for_you(n=args.n, include_played=args.include_played, max_per_artist=args.max_per_artist,
-                          discovery=args.discovery, half_life_days=args.half_life)
+                          discovery=args.discovery, half_life_days=args.half_life, clusters=args.clusters)
     except ValueError as exc:   # a share outside 0..1, an artist cap under 1
         raise CbrecError(f"{exc}.") from exc
     if not len(mix):

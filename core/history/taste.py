@@ -61,3 +61,40 @@ def solve_user(item_vectors: np.ndarray, played: np.ndarray, counts: np.ndarray,
     a += (yp * (c - 1.0)[:, None]).T @ yp
     b = yp.T @ c
     return np.linalg.solve(a, b)
+
+
+def solve_clusters(item_vectors: np.ndarray, played: np.ndarray, counts: np.ndarray, k: int,
+                   alpha: float = ALPHA, epsilon: float = EPSILON, regularization: float = REGULARIZATION,
+                   gram: np.ndarray | None = None, iterations: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Several taste vectors: ``(vectors (k', f), weights (k',))`` with k' <= ``k``.
+
+    The played items' unit vectors are grouped by spherical k-means (weighted by confidence,
+    deterministic farthest-point start); each group is solved with :func:`solve_user` on its
+    own plays, and weighs its share of the total confidence. ``k = 1`` (or too few played items,
+    under two per group) is the single vector of :func:`solve_user` with weight 1."""
+    played = np.asarray(played, dtype=np.int64)
+    counts = np.asarray(counts, dtype=np.float64)
+    y = np.asarray(item_vectors, dtype=np.float64)
+    gram = gramian(y) if gram is None else gram
+    if k <= 1 or len(played) < 2 * k:
+        return solve_user(y, played, counts, alpha, epsilon, regularization, gram)[None], np.ones(1)
+    c = confidence(counts, alpha, epsilon)
+    u = y[played] / np.maximum(np.linalg.norm(y[played], axis=1, keepdims=True), 1e-12)
+    centres = [u[int(np.argmax(c))]]
+    while len(centres) < k:   # farthest point from the chosen centres, ties to the most played
+        nearest = np.max(u @ np.asarray(centres).T, axis=1)
+        centres.append(u[int(np.lexsort((-c, nearest))[0])])
+    centres = np.asarray(centres)
+    for _ in range(iterations):
+        label = np.argmax(u @ centres.T, axis=1)
+        new = np.stack([(u[label == j] * c[label == j, None]).sum(axis=0) if np.any(label == j) else centres[j]
+                        for j in range(k)])
+        new /= np.maximum(np.linalg.norm(new, axis=1, keepdims=True), 1e-12)
+        if np.allclose(new, centres):
+            break
+        centres = new
+    label = np.argmax(u @ centres.T, axis=1)
+    groups = [np.flatnonzero(label == j) for j in range(k) if np.any(label == j)]
+    vectors = np.stack([solve_user(y, played[g], counts[g], alpha, epsilon, regularization, gram) for g in groups])
+    weights = np.asarray([c[g].sum() for g in groups])
+    return vectors, weights / weights.sum()

@@ -10,7 +10,7 @@ from core.cli import main as cli_main
 from core.errors import CbrecError
 from core.history import counts_as_play
 from core.history.mix import rank_and_pick
-from core.history.taste import confidence, solve_user
+from core.history.taste import confidence, solve_clusters, solve_user
 from core.types import Track
 from tests.core.conftest import MUSIC
 
@@ -102,6 +102,27 @@ def test_taste_ranks_the_listened_cluster_first_under_the_rules():
     for k in range(1, len(picked) - 1):
         rest = picked[k:]
         assert picked[k] == max(rest, key=lambda i: (float(v[picked[k - 1]] @ v[i]), -i))
+
+
+def test_taste_clusters_share_the_mix_by_how_much_each_is_played():
+    ids, vecs, tracks = _cluster_library()
+    played_rows = np.array([0, 1, 2, 3, 20, 21])                  # four of A, two of B
+    counts = np.array([9.0, 9.0, 9.0, 9.0, 3.0, 3.0])
+    one, w1 = solve_clusters(vecs, played_rows, counts, 1)
+    two, w2 = solve_clusters(vecs, played_rows, counts, 2)
+    assert one.shape == (1, vecs.shape[1]) and w1.tolist() == [1.0]
+    assert np.allclose(one[0], solve_user(vecs, played_rows, counts))
+    assert two.shape == (2, vecs.shape[1]) and np.isclose(w2.sum(), 1.0)
+    a, b = np.argmax(two[:, 0]), np.argmax(two[:, 1])               # one vector per cluster
+    assert a != b and w2[a] > 1.8 * w2[b]                             # A is played more (ε = 1e-6: c ≈ binary)
+    plays = {int(ids[r]): 1.0 for r in played_rows}
+    mix = rank_and_pick(ids, vecs, two, plays, _Tracks(tracks), n=12, weights=w2)
+    from_a = sum(i < 100 for i, _ in mix)
+    assert len(mix) == 12 and from_a == 8                             # both clusters, by their weights
+    single = rank_and_pick(ids, vecs, one[0], plays, _Tracks(tracks), n=12)
+    assert sum(i >= 100 for i, _ in single) < 12 - from_a             # one vector follows the heavier cluster
+    few, _ = solve_clusters(vecs, played_rows[:3], counts[:3], 2)    # under two plays per cluster: one vector
+    assert few.shape[0] == 1
 
 
 def test_discovery_share_with_played_tracks_included():
@@ -197,6 +218,8 @@ def test_cli_history_import_top_and_for_you(scanned, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "6 plays of library tracks, 1 of songs not in the library" in out
     assert out.index("4  Cid - Static") < out.index("2  Dee - Rain")
+    assert cli_main([*base, "for-you", "-n", "3", "--clusters", "2"]) == 0
+    assert len([ln for ln in capsys.readouterr().out.splitlines() if "[" in ln]) == 3
     assert cli_main([*base, "for-you", "-n", "4", "-o", str(tmp_path / "mix.m3u8")]) == 0
     out = capsys.readouterr().out
     lines = [ln for ln in (tmp_path / "mix.m3u8").read_text(encoding="utf-8").splitlines() if ln and ln[0] != "#"]
