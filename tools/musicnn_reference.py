@@ -17,19 +17,25 @@ checkpoint restored by ``tf.compat.v1.train.Saver`` exactly as ``musicnn.extract
 
 (a) three synthetic inputs (:func:`synthetic_inputs`: integer-hash noise, a smooth pattern,
     silence), each ``(187 frames, 96 bands)``;
-(b) two 187-frame patches of real music: an excerpt of the audio file given, decoded and
-    resampled to 16 kHz mono by ``librosa.load`` (channels averaged), quantised to int16 (so the
-    fixture holds exactly the audio the reference saw), then musicnn's ``batch_data``
-    preprocessing spelled out with two corrections for today's libraries:
+(b) two 187-frame patches of real music, from an excerpt of the audio file given, decoded and
+    resampled to 16 kHz mono by ``librosa.load`` (channels averaged) and quantised to int16:
+    patch 1 is the excerpt's first window (47,616 samples, exactly one cbrec window: 187 centred
+    frames) analysed on its own, its audio kept in the fixture for the frontend test; patch 2 is
+    the second 187-frame patch of the excerpt's whole spectrogram, cut as musicnn's
+    ``batch_data`` cuts them (only its mel power is kept). musicnn's preprocessing is spelled out
+    with two corrections for today's libraries:
     * ``pad_mode="reflect"``: librosa < 0.10 (musicnn's era, librosa 0.7) centred STFT frames
-      with reflection padding; librosa >= 0.10 pads with zeros by default;
+      with reflection padding; librosa >= 0.9 pads with zeros by default;
     * the float16 mel power is cast to float32 before ``log10(10000 x + 1)``: under numpy < 2
       (musicnn pins numpy < 1.17) ``10000 * float16_array`` was float32; numpy 2 keeps float16
       and overflows to inf for any mel power above 6.55.
 
-Writes ``tests/core/data/musicnn_reference.npz`` (int16 audio, float16 mel power, float32
-penultimate and taggram for both input sets, provenance strings) and a tiny TF checkpoint
-bundle ``tests/trainer/data/tiny_bundle/tiny.*`` for the bundle reader's unit test.
+Each input set runs twice: with the checkpoint's float32 weights (``*_taggram``,
+``*_penultimate``: how close the shipped model is to the original) and with every variable
+rounded to float16 and back (``*_f16w``: the shipped ``musicnn.pt`` stores float16, so these
+check the architecture to float32 precision). Writes ``tests/core/data/musicnn_reference.npz``
+(int16 audio, float16 mel power, float32 outputs, provenance) and a tiny TF checkpoint bundle
+``tests/trainer/data/tiny_bundle/tiny.*`` for the bundle reader's unit test.
 """
 from __future__ import annotations
 
@@ -76,8 +82,9 @@ def log_compress(power16: np.ndarray) -> np.ndarray:
     return np.log10(10000 * power16.astype(np.float32) + 1)
 
 
-def run_graph(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(n, 187, 96)`` -> (taggram ``(n, 50)``, penultimate ``(n, 200)``) from musicnn's own graph."""
+def run_graph(inputs: np.ndarray, float16_weights: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, 187, 96)`` -> (taggram ``(n, 50)``, penultimate ``(n, 200)``) from musicnn's own graph;
+    ``float16_weights`` rounds every restored variable to float16 first."""
     import tensorflow as tf
     from musicnn import configuration, models
 
@@ -91,6 +98,11 @@ def run_graph(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with tf.compat.v1.Session() as sess:
         sess.run(tf.compat.v1.global_variables_initializer())
         tf.compat.v1.train.Saver().restore(sess, os.path.dirname(models.__file__) + "/MSD_musicnn/")
+        if float16_weights:
+            for var in tf.compat.v1.global_variables():
+                value = sess.run(var)
+                if value.dtype == np.float32:
+                    var.load(value.astype(np.float16).astype(np.float32), sess)
         tags, pen = sess.run([normalized_y, penultimate], feed_dict={x: inputs, is_training: False})
     return np.asarray(tags, np.float32), np.asarray(pen, np.float32)
 
@@ -132,23 +144,26 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.audio} is too short: need {EXCERPT_OFFSET_S + EXCERPT_SAMPLES / SR:.1f} s")
     pcm = np.clip(np.round(y[:EXCERPT_SAMPLES] * 32768.0), -32768, 32767).astype(np.int16)
     audio = pcm.astype(np.float32) / 32768.0
-    power16 = reference_mel_power(audio)
-    assert power16.shape == (2 * FRAMES, N_MELS), power16.shape
-    mel = log_compress(power16)
-    patches = np.stack([mel[i:i + FRAMES] for i in range(0, mel.shape[0] - FRAMES + 1, FRAMES)])
+    window16 = reference_mel_power(audio[:WINDOW_SAMPLES])
+    whole16 = reference_mel_power(audio)
+    assert window16.shape == (FRAMES, N_MELS) and whole16.shape == (2 * FRAMES, N_MELS)
+    power16 = np.stack([window16, whole16[FRAMES:]])
+    patches = log_compress(power16)
     synth = synthetic_inputs()
-    synth_tags, synth_pen = run_graph(synth)
-    audio_tags, audio_pen = run_graph(patches)
+    outputs = {}
+    for name, x in (("synthetic", synth), ("audio", patches)):
+        outputs[f"{name}_taggram"], outputs[f"{name}_penultimate"] = run_graph(x)
+        outputs[f"{name}_taggram_f16w"], outputs[f"{name}_penultimate_f16w"] = run_graph(x, float16_weights=True)
     provenance = (f"musicnn {getattr(musicnn, '__version__', '0.1.0')} MSD_musicnn graph; TensorFlow {tf.__version__}, "
                   f"librosa {librosa.__version__}, numpy {np.__version__}; audio: {args.audio.name}, "
                   f"{EXCERPT_SAMPLES} samples at {SR} Hz from {EXCERPT_OFFSET_S:.0f} s (librosa.load, mono mean)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, audio_pcm16=pcm, mel_power_f16=power16, audio_taggram=audio_tags,
-                        audio_penultimate=audio_pen, synthetic_taggram=synth_tags,
-                        synthetic_penultimate=synth_pen, provenance=np.array(provenance))
+    np.savez_compressed(args.out, audio_pcm16=pcm[:WINDOW_SAMPLES], mel_power_f16=power16,
+                        provenance=np.array(provenance), **outputs)
     write_tiny_bundle(args.bundle)
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes) and {args.bundle}.*")
-    print("audio top tags:", [musicnn.configuration.MSD_LABELS[i] for i in audio_tags.mean(0).argsort()[::-1][:5]])
+    top = outputs["audio_taggram"].mean(0).argsort()[::-1][:5]
+    print("audio top tags:", [musicnn.configuration.MSD_LABELS[i] for i in top])
     return 0
 
 
