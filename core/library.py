@@ -170,7 +170,7 @@ class Library:
                           cancel, on_tracks, pool=pool)
         return ScanReport(added=outcome.added, updated=outcome.updated + [e.path for e in plan.touched],
                           moved=[(old, e.path) for old, e in plan.moved], removed=plan.removed,
-                          unavailable=plan.unavailable,
+                          unavailable=plan.unavailable, returned=plan.returned,
                           failed=plan.failed + plan.still_failing + outcome.failed,
                           unchanged=plan.unchanged, cancelled=outcome.cancelled,
                           seconds=time.monotonic() - started)

@@ -45,6 +45,7 @@ class ScanReport:
     removed: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     unavailable: list[str] = field(default_factory=list)   # kept, shown missing: folder not readable
+    returned: list[str] = field(default_factory=list)      # were missing, their folder is back
     unchanged: int = 0
     cancelled: bool = False
     seconds: float = 0.0

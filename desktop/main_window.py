@@ -26,12 +26,14 @@ from PySide6.QtWidgets import (
 
 from core import ModelError, ScanReport, Track
 from core.lock import LibraryInUse
+from core.storefaults import StoreDamaged
 from desktop.history_ui import install_history
 from desktop.library_view import LibraryView, default_music_folder
 from desktop.map_panel import MapPanel
 from desktop.player import PlayerBar
 from desktop.playlist_dialog import MakePlaylistDialog, PlaylistRequest
 from desktop.playlist_view import PlaylistPanel
+from desktop.repair_ui import offer_repair
 from desktop.resources import app_icon, icon
 from desktop.scan_panel import FailuresDialog, ScanStatus
 from desktop.settings import AppSettings
@@ -196,6 +198,9 @@ class MainWindow(QMainWindow):
             if box.clickedButton() is settings_button:
                 self.show_settings()
             return
+        if isinstance(exc, StoreDamaged):  # offer to salvage it into a fresh library (issue 10)
+            offer_repair(self, box)
+            return
         box.exec()
 
     def _set_library_actions(self, enabled: bool) -> None:
@@ -259,7 +264,8 @@ class MainWindow(QMainWindow):
             return
         self.failures = self._all_failures(report)
         self.scan_status.set_failures(len(self.failures))
-        changed = report.added or report.updated or report.moved or report.removed
+        changed = (report.added or report.updated or report.moved or report.removed or report.unavailable
+                   or report.returned)  # tracks whose folder went away (or came back) change status
         if not self.library_view.model.total() and not changed and not report.cancelled:
             self.library_view.welcome.text.setText(
                 "\n".join(f"{path} could not be scanned: {reason}." for path, reason in report.failed[:3])
