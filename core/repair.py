@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import LibraryError
+from core.lock import LibraryLock
 from core.store import Store
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,15 @@ def repair_store(db_path: Path, force: bool = False) -> RepairReport:
     report = RepairReport(db_path)
     if not db_path.is_file():
         raise LibraryError(f"There is no library database at {db_path} to repair.")
+    lock = LibraryLock(db_path.parent)
+    lock.acquire()  # no program may have the library open while its file is moved aside
+    try:
+        return _repair_locked(db_path, report, force)
+    finally:
+        lock.release()
+
+
+def _repair_locked(db_path: Path, report: RepairReport, force: bool) -> RepairReport:
     report.check = check_store(db_path)
     if report.check == "ok" and not force:
         report.was_damaged = False

@@ -214,3 +214,17 @@ def test_store_ids_are_never_repeated(tmp_path):
         ids.add(store.stamp().split(":")[0])
         store.close()
     assert len(ids) == 5 and all(len(uuid.UUID(i).hex) == 32 for i in ids)
+
+
+def test_repair_waits_for_no_program_to_hold_the_library(tmp_path, test_model, music):
+    from core.lock import LibraryInUse
+
+    root = tmp_path / "lib"
+    scanned(root, test_model, music)
+    with Library.open(root, test_model, device="cpu", workers=2):
+        with pytest.raises(LibraryInUse):
+            repair_store(root / "library.sqlite3", force=True)
+    assert not list(root.glob("library.sqlite3.damaged-*"))
+    report = repair_store(root / "library.sqlite3", force=True)   # forced on a sound file: same content
+    with Library.open(root, test_model, device="cpu", workers=2) as lib:
+        assert len(lib) == N and len(lib.vectors()[0]) == N and report.salvaged["tracks"] == N
