@@ -236,3 +236,15 @@ def test_output_file_name_of_255_bytes_can_be_written(lib, music, tmp_path, test
         assert code == 0, capsys.readouterr().err
         assert out.read_text(encoding="utf-8").startswith("#EXTM3U")
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_files_that_cannot_be_read_are_kept_in_failures(lib, music, tmp_path):
+    os.symlink(tmp_path / "nowhere.flac", music / "chords" / "dangling.flac")
+    os.mkfifo(music / "noise" / "pipe.wav")
+    report = lib.scan([music])
+    failed = dict(report.failed)
+    assert "broken symbolic link" in failed[str(music / "chords/dangling.flac")]
+    kept = dict(lib.failures())
+    assert set(failed) <= set(kept)                          # printed during the scan and kept
+    assert dict(lib.scan().failed).keys() >= failed.keys()   # and still there the next time
+    assert set(dict(lib.failures())) >= set(failed)
