@@ -7,6 +7,7 @@
     cbrec-lib path ~/Music/a.mp3 ~/Music/b.ogg --length 10 -o walk.xspf --save "Morning walk"
     cbrec-lib playlists                          # saved playlists (from the app or --save)
     cbrec-lib export "Morning walk" walk.m3u8    # a saved playlist, by name or id
+    cbrec-lib repair                             # salvage a damaged library, keep it aside, rescan
     cbrec-lib history import scrobbles.csv       # Last.fm/ListenBrainz/Spotify/Rhythmbox/Strawberry
     cbrec-lib history                            # most played tracks and artists
     cbrec-lib for-you -n 25 -o mix.m3u8          # a mix from your listening history
