@@ -89,3 +89,32 @@ def test_newer_schema_is_refused_with_a_clear_message(tmp_path):
         conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
     with pytest.raises(LibraryError, match="newer cbrec"):
         Store(db)
+
+
+def test_migration_4_keeps_playlists_with_paths_and_gives_a_store_id(tmp_path):
+    from core.schema import MIGRATIONS
+
+    db = tmp_path / "lib.sqlite3"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    for version in (1, 2, 3):
+        conn.executescript(MIGRATIONS[version])
+    conn.execute("INSERT INTO meta VALUES ('schema_version', '3'), ('generation', '7')")
+    for i, name in enumerate((b"/m/a.mp3", b"/m/b.mp3"), 1):
+        conn.execute("INSERT INTO tracks (id, path, size, mtime_ns, fingerprint, title, artist, added_at)"
+                     " VALUES (?, ?, 1, 2, ?, ?, 'Ann', 0)", (i, name, f"fp{i}", f"T{i}"))
+    conn.execute("INSERT INTO playlists VALUES (1, 'old', '2026-01-01', '{}')")
+    conn.execute("INSERT INTO playlist_items VALUES (1, 0, 2, 0.9), (1, 1, 1, 0.8)")
+    conn.commit()
+    conn.close()
+    store = Store(db)
+    assert store.schema_version() == SCHEMA_VERSION and store.generation() == 7
+    name, entries = store.playlist(1)
+    assert [(e.track_id, e.path, e.title, e.artist, e.score) for e in entries] == [
+        (2, "/m/b.mp3", "T2", "Ann", 0.9), (1, "/m/a.mp3", "T1", "Ann", 0.8)]
+    assert all(s.available and s.ctime_ns is None for s in store.file_states().values())
+    store_id, content = store.stamp().split(":")
+    assert len(store_id) == 32 and len(content) == 32
+    with store.transaction():
+        pass
+    assert store.stamp().split(":")[0] == store_id and store.stamp().split(":")[1] != content
