@@ -248,3 +248,16 @@ def test_files_that_cannot_be_read_are_kept_in_failures(lib, music, tmp_path):
     assert set(failed) <= set(kept)                          # printed during the scan and kept
     assert dict(lib.scan().failed).keys() >= failed.keys()   # and still there the next time
     assert set(dict(lib.failures())) >= set(failed)
+
+
+def test_empty_music_folder_is_a_drive_that_is_not_mounted(lib, music, tmp_path):
+    lib.scan([music])
+    pid = save_all(lib)
+    for sub in ("chords", "noise", "drums"):                 # the mount point stays, empty
+        shutil.move(str(music / sub), str(tmp_path / sub))
+    report = lib.scan()
+    assert report.removed == [] and len(report.unavailable) == N
+    assert counts(lib, pid) == (N, N, N, N)
+    for sub in ("chords", "noise", "drums"):
+        shutil.move(str(tmp_path / sub), str(music / sub))
+    assert lib.scan().returned and counts(lib, pid) == (N, N, N, 0)
