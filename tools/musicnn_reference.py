@@ -128,12 +128,38 @@ def write_tiny_bundle(prefix: Path) -> None:
             saver.save(sess, str(prefix), write_meta_graph=False, write_state=False)
 
 
+def extractor_check(audio_path: Path, out: Path) -> None:
+    """Run musicnn's own ``extractor`` (MSD_musicnn, its numpy-2 overflow fixed) on a whole file and
+    save its inputs (``batch``), ``taggram`` and ``penultimate`` to ``out``, to compare a port with.
+
+    musicnn 0.1.0's extractor returns the *first* patch's ``penultimate`` (and cnn1-3) for every
+    patch: its batching loop concatenates the stale first-batch values. Compare taggrams.
+    """
+    import inspect
+
+    import musicnn.extractor as ex
+
+    src = inspect.getsource(ex.batch_data)
+    old = "audio_rep = np.log10(10000 * audio_rep + 1)"
+    assert old in src, "unexpected musicnn version"
+    exec(src.replace(old, "audio_rep = np.log10(10000 * audio_rep.astype(np.float32) + 1)"), ex.__dict__)
+    taggram, _, features = ex.extractor(str(audio_path), model="MSD_musicnn", extract_features=True)
+    batch, _ = ex.batch_data(str(audio_path), FRAMES, FRAMES)
+    np.savez(out, taggram=taggram, penultimate=features["penultimate"], batch=batch)
+    print(f"wrote {out}: {len(batch)} patches")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("audio", type=Path, help="a music file (the excerpt starts 20 s in)")
     parser.add_argument("--out", type=Path, default=ROOT / "tests" / "core" / "data" / "musicnn_reference.npz")
     parser.add_argument("--bundle", type=Path, default=ROOT / "tests" / "trainer" / "data" / "tiny_bundle" / "tiny")
+    parser.add_argument("--extractor-check", type=Path, metavar="OUT.npz",
+                        help="instead, save musicnn's own extractor outputs on the whole file to OUT.npz")
     args = parser.parse_args(argv)
+    if args.extractor_check:
+        extractor_check(args.audio, args.extractor_check)
+        return 0
 
     import librosa
     import musicnn
