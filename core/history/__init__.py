@@ -15,6 +15,7 @@ under the playlist rules).
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,7 @@ from core.history.importer import ImportReport, import_file
 from core.history.log import PlayLog, PlayStats, counts_as_play
 from core.history.match import Matcher
 from core.history.mix import rank_and_pick
-from core.history.taste import ALPHA, EPSILON, REGULARIZATION, confidence, solve_clusters, solve_user
+from core.history.taste import ALPHA, EPSILON, REGULARIZATION, confidence, gramian, solve_clusters, solve_user
 from core.progress import CancelToken, ProgressCallback
 from core.store import Store
 from core.types import Track
@@ -42,9 +43,26 @@ class History:
     def __init__(self, store: Store, version: str, dim: int) -> None:
         self.store, self.version, self.dim = store, version, dim
         self.log = PlayLog(store)
+        self._lock = threading.Lock()
+        self._matcher_at: tuple[int, Matcher] | None = None
+        self._items_at: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def _matcher(self) -> Matcher:
-        return Matcher(self.store.tracks(self.version))
+        """The library's matcher, rebuilt only when the store has changed since the last one."""
+        with self._lock:
+            generation = self.store.generation()
+            if self._matcher_at is None or self._matcher_at[0] != generation:
+                self._matcher_at = (generation, Matcher(self.store.tracks(self.version)))
+            return self._matcher_at[1]
+
+    def _items(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(ids (n,), vectors (n, f), their gramian (f, f))``, cached until the store changes."""
+        with self._lock:
+            generation = self.store.generation()
+            if self._items_at is None or self._items_at[0] != generation:
+                ids, vecs = self.store.vectors(self.version, self.dim)
+                self._items_at = (generation, ids, vecs, gramian(vecs))
+            return self._items_at[1:]
 
     def import_file(self, path: str | os.PathLike, progress: ProgressCallback | None = None,
                     cancel: CancelToken | None = None) -> ImportReport:
@@ -69,20 +87,25 @@ class History:
         Raises CbrecError when no played track has been analysed by the current model."""
         self.log.rematch_if_stale(self._matcher)
         plays = self.log.weighted_counts(half_life_days)
-        ids, vecs = self.store.vectors(self.version, self.dim)
+        return self._solve(plays, clusters, alpha, epsilon, regularization)
+
+    def _solve(self, plays: dict[int, float], clusters: int = 1, alpha: float = ALPHA, epsilon: float = EPSILON,
+               regularization: float = REGULARIZATION) -> Taste:
+        ids, vecs, gram = self._items()
         rows = np.flatnonzero(np.isin(ids, np.fromiter(plays, np.int64, len(plays))))
         if not len(rows):
             raise CbrecError(NO_HISTORY)
         counts = np.asarray([plays[int(ids[r])] for r in rows])
-        vectors, weights = solve_clusters(vecs, rows, counts, clusters, alpha, epsilon, regularization)
+        vectors, weights = solve_clusters(vecs, rows, counts, clusters, alpha, epsilon, regularization, gram)
         return Taste(vectors, weights, ids, vecs, plays)
 
     def for_you(self, tracks, n: int = 25, include_played: bool = False, max_per_artist: int | None = None,
                 discovery: float = 0.3, half_life_days: float | None = None,
                 clusters: int = 1) -> list[tuple[int, float]]:
         """``[(track id, score)]``: see :func:`core.history.mix.rank_and_pick`; ``tracks`` gives Track records."""
-        taste = self.taste(half_life_days, clusters)
-        raw_counts = {t: float(s.count) for t, s in self.log.stats().items()}
+        self.log.rematch_if_stale(self._matcher)
+        raw_counts = self.log.weighted_counts()
+        taste = self._solve(self.log.weighted_counts(half_life_days) if half_life_days else raw_counts, clusters)
         return rank_and_pick(taste.item_ids, taste.item_vectors, taste.vectors, raw_counts, tracks, n, include_played,
                              max_per_artist, discovery, weights=taste.weights)
 

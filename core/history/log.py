@@ -66,12 +66,15 @@ class PlayLog:
         """``track id → plays``, each play weighted ``0.5 ** (age / half_life)`` when a half-life is given.
 
         A player's count (one row) is aged by its last play; a play of unknown time by none."""
+        if not half_life_days:
+            return {t: float(c) for t, c in self.store.conn.execute(
+                "SELECT track_id, SUM(count) FROM plays WHERE track_id IS NOT NULL GROUP BY track_id")}
         now = time.time() if now is None else now
         out: dict[int, float] = {}
         for tid, count, played_at in self.store.conn.execute(
                 "SELECT track_id, count, played_at FROM plays WHERE track_id IS NOT NULL"):
             weight = 1.0
-            if half_life_days and played_at is not None:
+            if played_at is not None:
                 weight = 0.5 ** (max(now - played_at, 0.0) / (half_life_days * 86400.0))
             out[tid] = out.get(tid, 0.0) + count * weight
         return out

@@ -18,6 +18,7 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
+from functools import lru_cache
 from urllib.parse import unquote, urlparse
 
 from core.types import Track
@@ -39,12 +40,15 @@ _ARTIST_SPLIT = re.compile(r"\s*(?:,|&|/|;|\s+x\s+|\s+and\s+|\s+vs\.?\s+)\s*", r
 
 def _fold(text: str) -> str:
     """Case-folded, accents removed, punctuation to spaces, single-spaced."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.casefold()
     text = text.replace("&", " and ").replace("'", "").replace("’", "")
     return " ".join(_NON_WORD.sub(" ", text).split())
 
 
+@lru_cache(maxsize=1 << 16)   # histories repeat their songs: most keys are asked for many times
 def title_key(title: str | None) -> str:
     """A title without featured artists and version notes, folded; ``""`` for no title."""
     if not title or not title.strip():
@@ -57,6 +61,7 @@ def title_key(title: str | None) -> str:
     return _fold(cut) or _fold(raw) or raw.casefold()
 
 
+@lru_cache(maxsize=1 << 16)
 def artist_key(artist: str | None) -> str:
     """An artist without featured artists and a leading "The", folded; ``""`` for none."""
     if not artist or not artist.strip():
@@ -67,17 +72,18 @@ def artist_key(artist: str | None) -> str:
     return key[4:] if key.startswith("the ") and len(key) > 4 else key
 
 
-def artist_keys(artist: str | None) -> list[str]:
+@lru_cache(maxsize=1 << 16)
+def artist_keys(artist: str | None) -> tuple[str, ...]:
     """The whole credit's key first, then the first credited artist's ("A & B" → "a and b", "a")."""
     whole = artist_key(artist)
     if not whole:
-        return []
+        return ()
     first = _ARTIST_SPLIT.split(_TRAILING_FEAT.sub("", _BRACKET_FEAT.sub("", artist.strip())))[0]
     keys = [whole]
     first_key = artist_key(first)
     if first_key and first_key != whole:
         keys.append(first_key)
-    return keys
+    return tuple(keys)
 
 
 def album_key(album: str | None) -> str:

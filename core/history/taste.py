@@ -30,8 +30,10 @@ def confidence(counts: np.ndarray, alpha: float = ALPHA, epsilon: float = EPSILO
 
 def gramian(item_vectors: np.ndarray) -> np.ndarray:
     """``YᵀY`` (f, f) float64 of item vectors (n, f); compute once, reuse for every listener."""
-    y = np.asarray(item_vectors, dtype=np.float64)
-    return y.T @ y
+    y = np.asarray(item_vectors)
+    if y.dtype != np.float32:   # float32 input (the store's) stays float32 in BLAS: several times faster
+        y = y.astype(np.float64)
+    return (y.T @ y).astype(np.float64)
 
 
 def solve_user(item_vectors: np.ndarray, played: np.ndarray, counts: np.ndarray, alpha: float = ALPHA,

@@ -2,6 +2,8 @@
 vector, ``lib.for_you``, plays recorded by the app, and the ``cbrec-lib`` history commands."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -162,6 +164,26 @@ def test_for_you_on_a_scanned_library_leaves_played_tracks_out(lib, tmp_path):
     assert everything.tracks[0].id in played                       # the taste points at what was played
     out = mix.write(tmp_path / "mix.m3u8")
     assert out.read_text(encoding="utf-8").count("\n") >= 5
+
+
+def test_recency_weighting_turns_the_taste_towards_recent_plays(lib):
+    by_title = {t.title: t for t in lib.tracks()}
+    now = time.time()
+    for k in range(10):                                                # a favourite of two years ago
+        lib.record_play(by_title["Morning"], heard=6.0, started_at=now - 730 * 86400 + k)
+    lib.record_play(by_title["Static"], heard=6.0, started_at=now - 3600)   # one play an hour ago
+    ids, vecs = lib.vectors()
+    v = {int(i): vecs[k] for k, i in enumerate(ids)}
+
+    def lean(x):   # how much more the taste points at Static than at Morning
+        x = x / np.linalg.norm(x)
+        return float(x @ v[by_title["Static"].id] - x @ v[by_title["Morning"].id])
+
+    everything = lib.history.taste().vectors[0]
+    recent = lib.history.taste(half_life_days=30).vectors[0]
+    assert lean(recent) > lean(everything)
+    mix = lib.for_you(n=3, half_life_days=30)
+    assert len(mix) == 3 and not {t.title for t in mix.tracks} & {"Morning", "Static"}
 
 
 def test_the_app_player_plays_are_recorded_and_counted(lib):
