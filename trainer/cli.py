@@ -141,10 +141,19 @@ COMMANDS: dict[str, Command] = {
     "export": Command("write <dir>/<name>.pt + .json (model card) from a fit run", _run_export, _export_arguments),
     "distill": Command("train a fast student to reproduce a teacher model's vectors (and tags) on unlabelled audio",
                        _run_distill, _distill_arguments),
+    "export-pairwise": Command("write the pairwise stage's embedding tower as <dir>/<name>.pt + .json",
+                               lambda a: _lazy("trainer.pairwise", "run_export")(a),
+                               lambda p: _lazy("trainer.pairwise", "add_export_arguments")(p)),
 }
 
 
+def _lazy(module: str, name: str) -> Callable:
+    import importlib
+    return getattr(importlib.import_module(module), name)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    import trainer.pairwise  # noqa: F401 - registers the pairwise stage (Zhao & Pu)
     import trainer.train_stages  # noqa: F401 - registers part 2: features, fit, baseline, report
     from trainer.pipeline import STAGES
 

@@ -90,6 +90,8 @@ def feature_specs(ctx: Context) -> dict[str, Any]:
     archs = {r.get("architecture", "dieleman2014") for r in fit_runs(ctx.config).values()} or {"dieleman2014"}
     if "baseline" in ctx.config.extra:
         archs.add("dieleman2014")          # the bag-of-words baseline reads the log-mel store
+    if "pairwise" in ctx.config.extra:
+        archs.add("zhaopu2018")            # Zhao & Pu's tower (trainer.pairwise)
     specs = [FeatureSpec.for_architecture(a, clip) for a in sorted(archs)]
     return {s.key(): s for s in specs}
 
