@@ -83,6 +83,7 @@ class Store(PlaylistRecords):
         self._local = threading.local()
         self._write_lock = threading.RLock()
         self.read_only: str | None = "opened read-only" if read_only else None
+        self._fault: LibraryError | None = None  # why it was opened read-only, when it was not asked
         self._immutable = False
         if read_only:
             self._open_read_only(None)
@@ -101,7 +102,7 @@ class Store(PlaylistRecords):
         """Read without writing anything: ``mode=ro``, or (when there is no write-ahead log with
         unmerged changes, so nothing can be missed) ``immutable``, which needs no ``-shm`` file."""
         if fault is not None:
-            self.read_only = str(fault)
+            self.read_only, self._fault = str(fault), fault
         wal = self.db_path.with_name(self.db_path.name + "-wal")
         try:
             self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -135,6 +136,8 @@ class Store(PlaylistRecords):
 
     def check_writable(self, doing: str = "changing the library") -> None:
         """Raise :class:`ReadOnlyLibrary` when the store was opened read-only."""
+        if isinstance(self._fault, DiskFull):  # say the real cause first: free space and it is writable
+            raise DiskFull(str(self._fault))
         if self.read_only is not None:
             raise ReadOnlyLibrary(f"The library {self.db_path} is open read-only, so {doing} is not possible "
                                   f"({self.read_only.rstrip('.')}).")
