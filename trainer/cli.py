@@ -153,6 +153,7 @@ def _lazy(module: str, name: str) -> Callable:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import trainer.kkbox  # noqa: F401 - registers the kkbox stage (Zhao & Pu's CF baseline)
     import trainer.pairwise  # noqa: F401 - registers the pairwise stage (Zhao & Pu)
     import trainer.train_stages  # noqa: F401 - registers part 2: features, fit, baseline, report
     from trainer.pipeline import STAGES
