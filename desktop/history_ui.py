@@ -128,7 +128,7 @@ class HistoryUI(QObject):
         self.import_action = QAction(icon("document-import"), "Import listening history…", window)
         self.import_action.setToolTip("Import plays from Last.fm, ListenBrainz, Spotify, Rhythmbox or Strawberry "
                                       "(kept in the library; nothing leaves this computer)")
-        self.for_you_action = QAction(icon("emblem-favorite"), "For you", window)
+        self.for_you_action = QAction(icon("cbrec-for-you"), "For you", window)
         self.for_you_action.setToolTip("A mix from what you listen to: your taste, tracks you have not played yet")
         self.import_action.triggered.connect(lambda: self.choose_import())
         self.for_you_action.triggered.connect(lambda: self.make_for_you())
