@@ -30,7 +30,8 @@ Train cbrec's content-based recommender the way van den Oord et al. (2013) and P
   fit           CNN(s) predicting the factors from audio        [section] is in the file)
   baseline      bag of words + linear regression (vdO §4.1)
   report        the vdO Table 2 analogue -> <out_dir>/report.md
-  export        the model files + card -> resources/models/<name>.pt/.json
+  export        the model files + card -> <out_dir>/model/<name>.pt/.json (never over a
+                different model without --force; --dir/--name to put it elsewhere)
 
 An experiment is a TOML file (start from `cbrec-train init exp.toml`). Each stage writes into
 <out_dir>/<stage>/ with a `done` marker; finished stages are skipped unless --force.
@@ -81,6 +82,9 @@ def _run_stages(args: argparse.Namespace, stages: list[str] | None) -> int:
     out = Path(results["out_dir"])
     if "rank" not in results:               # under torchrun, rank 0 alone reports
         print(f"results: {out / 'results.json'}\nsummary: {out / 'summary.md'}")
+        model = results["stages"].get("export", {}).get("summary", {}).get("model")
+        if model and stages is None:
+            print(f"model: {model} (for the app: cbrec-lib --model {model}, or Settings > Model file)")
     return 0
 
 
@@ -165,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, stage in STAGES.items():
+        if name in COMMANDS:   # export: the command does what the stage does, with more options
+            continue
         p = sub.add_parser(name, help=f"stage: {stage.help}", description=f"Run the '{name}' stage "
                            f"(and any earlier stage it needs that is not done): {stage.help}.")
         _config_arguments(p)

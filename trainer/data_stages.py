@@ -46,6 +46,19 @@ def _run_simulate(ctx: Context) -> dict[str, Any]:
     return {"world": str(ctx.dir("simulate") / "world"), **world["counts"]}
 
 
+DELIBERATE = ("the simulated world writes malformed lines into this file on purpose ([simulate.world] bad_rows), "
+              "to show that the readers skip them; nothing is wrong")
+
+
+def _bad_rows(p: dict[str, Path | None]) -> Any:
+    """A BadRows tally that knows which bad rows a simulated world put there on purpose."""
+    from trainer.data.badrows import BadRows
+    bad = BadRows()
+    if p["world"] is not None and p["lfm1b_dir"] is not None:
+        bad.expect(p["lfm1b_dir"] / "LFM-1b_LEs.txt", DELIBERATE)
+    return bad
+
+
 def _run_match(ctx: Context) -> dict[str, Any]:
     import numpy as np
 
@@ -92,9 +105,9 @@ def _run_interactions(ctx: Context) -> dict[str, Any]:
     import numpy as np
     import scipy.sparse as sp
 
-    from trainer.data.badrows import BadRows
     from trainer.interactions import build_interactions, build_triplet_interactions
-    p, bad, out = data_paths(ctx), BadRows(), ctx.dir("interactions")
+    p, out = data_paths(ctx), ctx.dir("interactions")
+    bad = _bad_rows(p)
     item_ids = np.load(ctx.dir("match") / "item_ids.npy")
     if ctx.config.data.source == "taste_profile":
         inter = build_triplet_interactions(_need(p["triplets"]), {s: i for i, s in enumerate(item_ids.tolist())},

@@ -59,7 +59,9 @@ class Context:
         if stage not in self.summaries:
             marker = read_marker(self.dir(stage))
             if marker is None:
-                raise StageError(f"stage '{stage}' has not run in {self.out_dir}; run `cbrec-train {stage}` first")
+                cfg = self.config.path or "CONFIG"
+                raise StageError(f"stage '{stage}' has not run in {self.out_dir}; run `cbrec-train {stage} {cfg}` "
+                                 f"(or `cbrec-train run {cfg}`) first")
             self.summaries[stage] = marker["summary"]
         return self.summaries[stage]
 
@@ -212,11 +214,22 @@ def run_pipeline(config: ExperimentConfig, stages: list[str] | None = None, forc
     names = stages or [n for n, s in STAGES.items() if s.enabled(config)]
     for name in names:
         if name in STAGES and not STAGES[name].enabled(config):
-            raise StageError(f"stage '{name}' does not apply to this configuration (see [simulate] enabled)")
+            raise StageError(_not_enabled(name, config))
         run_stage(ctx, name, force)
     if not di.is_main:
         return {"out_dir": str(ctx.out_dir), "rank": di.rank}
     return write_results(ctx)
+
+
+def _not_enabled(name: str, config: ExperimentConfig) -> str:
+    """Why stage ``name`` does not run for ``config``, and what to add to the file so it does."""
+    where = config.path.name if config.path else "this configuration"
+    if name == "simulate":
+        return f"stage 'simulate' does not apply to {where}: set [simulate] enabled = true to simulate a world"
+    sections = {"fit": "[features] and [fit] sections", "export": "[features] and [fit] sections",
+                "features": "a [features] section (and [fit])"}.get(name, f"a [{name}] section")
+    return (f"stage '{name}' does not apply to {where}: it runs when the file has {sections} "
+            "(`cbrec-train init NEW.toml` writes a template with them)")
 
 
 def _save_config(config: ExperimentConfig, out: Path) -> None:

@@ -288,3 +288,6 @@ register(Stage("baseline", _run_baseline, needs=("features", "split", "wmf"), se
                enabled=_has("baseline"), help="bag-of-words MFCC baseline with linear regression (vdO §4.1)"))
 register(Stage("report", _run_report, needs=("fit", "baseline", "split", "wmf"), sections=("report",),
                enabled=_has("report"), help="the reproduction of van den Oord Table 2 (report.md)"))
+
+# the last stage: the model of a fit run into <out_dir>/model/ (trainer/export.py registers it)
+from trainer import export as _export  # noqa: E402,F401

@@ -52,7 +52,12 @@ class BadRows:
         self.by_file: Counter[str] = Counter()
         self.by_reason: Counter[str] = Counter()
         self._warned: Counter[str] = Counter()
+        self.deliberate: dict[str, str] = {}
         self._lock = threading.Lock()
+
+    def expect(self, path: str | PathLike[str], why: str) -> None:
+        """Say that bad rows in ``path`` are there on purpose (a simulated world's); :meth:`warn` says so."""
+        self.deliberate[str(path)] = why
 
     def add(self, path: str | PathLike[str], line: int, reason: str, raw: bytes | str = "") -> None:
         """Record that ``line`` (1-based) of ``path`` was dropped because of ``reason``."""
@@ -95,7 +100,8 @@ class BadRows:
             self._warned[key] += new
         if new > 0:
             examples = [str(r) for r in self.examples if r.path == key][:n_examples]
-            (logger or log).warning("%d bad rows skipped in %s; first: %s", new, key,
+            note = f" (deliberate: {self.deliberate[key]})" if key in self.deliberate else ""
+            (logger or log).warning("%d bad rows skipped in %s%s; first: %s", new, key, note,
                                     "; ".join(examples) or "(examples cap reached)")
         return new
 

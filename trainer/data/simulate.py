@@ -204,7 +204,8 @@ def simulate_world(out_dir: Path, audio_library: Path | None = None, labels_tsv:
     report = _write_all(out_dir, catalog, listening, user_ids, n_events, tastes, src, p, rng, show_progress)
     world = _describe(out_dir, seed, p, catalog, tastes, src, listening, user_ids, report)
     (out_dir / WORLD_JSON).write_text(json.dumps(world, indent=1) + "\n", encoding="utf-8")
-    log.info("simulated world in %s: %d users, %d songs, %d events, %d bad rows", out_dir, n_users,
+    log.info("simulated world in %s: %d users, %d songs, %d events, %d deliberately malformed rows (to show "
+             "the readers skip them)", out_dir, n_users,
              len(catalog.songs), report["les"].n_events, report["les"].n_bad_rows)
     return world
 
