@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from core import ModelError, ScanReport, Track
 from core.lock import LibraryInUse
 from core.storefaults import StoreDamaged
+from desktop.about import install_about
 from desktop.history_ui import install_history
 from desktop.library_view import LibraryView, default_music_folder
 from desktop.map_panel import MapPanel
@@ -105,6 +106,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._connect()
         self.history = install_history(self)  # plays, history import, "For you" (issue 12)
+        install_about(self, lambda: getattr(self.library, "card", None))
         self.tags = install_tags(self)  # Tags column, tag filter, map colouring by tag (issue 11)
         self._set_library_actions(False)
         self.library_view.welcome.set_busy("Opening the library…")
