@@ -246,7 +246,10 @@ def distill(s: DistillSettings) -> ModelCard:
         head.load_state_dict(teacher.tag_head.state_dict())
     card.trained_on = {"method": "distillation (teacher-student) on unlabelled audio",
                        "teacher": {"name": t_card.name, "analysis_version": t_card.analysis_version,
-                                   "architecture": t_card.architecture},
+                                   "architecture": t_card.architecture,
+                                   # third-party weights travel with their licence (the tag head is theirs)
+                                   **({"backbone": t_card.trained_on["backbone"]}
+                                      if "backbone" in t_card.trained_on else {})},
                        "corpus": [str(c) for c in s.corpus], "files": len(files),
                        "windows_per_track": s.windows_per_track,
                        "tag_head": "the teacher's last layer, copied unchanged" if card.tags else "none"}
