@@ -333,10 +333,14 @@ class Store(PlaylistRecords):
         rows = self.conn.execute(
             "SELECT t.id, v.vector FROM tracks t JOIN vectors v ON v.fingerprint = t.fingerprint"
             " WHERE v.version = ? ORDER BY t.id", (version,)).fetchall()
-        rows = [r for r in rows if vector_ok(r[1], dim)]
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
-        return ids, mat
+        sized = np.fromiter((len(r[1]) == 4 * dim if isinstance(r[1], bytes) else False for r in rows),
+                            dtype=bool, count=len(rows))
+        blobs = (r[1] for r in rows) if sized.all() else (r[1] for r, ok in zip(rows, sized, strict=True) if ok)
+        mat = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, dim)
+        ids = ids[sized]
+        good = np.isfinite(mat).all(axis=1) & (mat != 0).any(axis=1)
+        return (ids, mat) if good.all() else (ids[good], mat[good])
 
     def vectors_for(self, ids: Sequence[int], version: str, dim: int) -> dict[int, np.ndarray]:
         """Vectors (dim,) of the given track ids that have a valid one for ``version``."""
@@ -356,8 +360,8 @@ class Store(PlaylistRecords):
     def drop_bad_vectors(self, version: str, dim: int) -> list[str]:
         """Delete ``version``'s vectors that are not ``dim`` finite floats with a direction, so the
         next scan analyses those files again; returns the paths of the tracks concerned."""
-        bad = [fp for fp, blob in self.conn.execute("SELECT fingerprint, vector FROM vectors WHERE version = ?",
-                                                     (version,)) if not vector_ok(blob, dim)]
+        rows = self.conn.execute("SELECT fingerprint, vector FROM vectors WHERE version = ?", (version,)).fetchall()
+        bad = [r[0] for r, good in zip(rows, _valid_rows([r[1] for r in rows], dim), strict=True) if not good]
         if not bad or self.read_only is not None:
             return []
         paths = []
@@ -387,6 +391,16 @@ def vector_ok(blob: bytes | None, dim: int) -> bool:
         return False
     vec = np.frombuffer(blob, dtype=np.float32)
     return bool(np.isfinite(vec).all() and np.any(vec != 0))
+
+
+def _valid_rows(blobs: list, dim: int) -> np.ndarray:
+    """:func:`vector_ok` for many blobs at once (bool array), vectorised: 100k rows in milliseconds."""
+    ok = np.fromiter((isinstance(b, bytes) and len(b) == 4 * dim for b in blobs), dtype=bool, count=len(blobs))
+    if ok.any():
+        mat = np.frombuffer(b"".join(b for b, good in zip(blobs, ok, strict=True) if good),
+                            dtype=np.float32).reshape(-1, dim)
+        ok[ok] = np.isfinite(mat).all(axis=1) & (mat != 0).any(axis=1)
+    return ok
 
 
 def _row_to_track(row: tuple) -> Track:
