@@ -15,6 +15,7 @@ Prints one table (markdown).
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.quality import read_labels  # noqa: E402
 from core import Library  # noqa: E402
 from core.history.mix import rank_and_pick  # noqa: E402
+from core.history.taste import REGULARIZATION  # noqa: E402
 
 
 def trial(lib: Library, ids_by_source: dict[str, list[int]], rng: np.random.Generator, args) -> dict[str, float]:
@@ -58,9 +60,13 @@ def trial(lib: Library, ids_by_source: dict[str, list[int]], rng: np.random.Gene
     for k in args.clusters:
         mix = lib.for_you(n=args.n, max_per_artist=args.max_per_artist, clusters=k)
         shares[f"For you, {k} taste vectors (clusters=k)"] = share([t.id for t in mix.tracks])
-    # the same ranking and rules from the plays' count-weighted mean vector (Platt 2017 §6.2.1)
     taste = lib.history.taste()
     ids, vecs, plays = taste.item_ids, taste.item_vectors, taste.plays
+    for lam in args.lams:   # the same mix with another λ of the user solve (the app uses REGULARIZATION)
+        x = lib.history.taste(regularization=lam).vectors[0]
+        picked = rank_and_pick(ids, vecs, x, plays, lib._view(), args.n, max_per_artist=args.max_per_artist)
+        shares[f"For you, λ={lam:g} instead of {REGULARIZATION:g}"] = share([i for i, _ in picked])
+    # the same ranking and rules from the plays' count-weighted mean vector (Platt 2017 §6.2.1)
     rows = np.flatnonzero(np.isin(ids, list(plays)))
     mean = (vecs[rows] * np.asarray([plays[int(ids[r])] for r in rows])[:, None]).sum(axis=0)
     picked = rank_and_pick(ids, vecs, mean, plays, lib._view(), args.n, max_per_artist=args.max_per_artist)
@@ -76,6 +82,20 @@ def trial(lib: Library, ids_by_source: dict[str, list[int]], rng: np.random.Gene
         1.0, sum(source_of[i] in liked for i in unplayed) / args.n)
     return shares
 
+def oracle_vectors(lib: Library, ids_by_source: dict[str, list[int]], noise: float, seed: int = 0) -> None:
+    """Overwrite the stored vectors with source one-hots plus noise (the library must be a copy)."""
+    rng = np.random.default_rng(seed)
+    fingerprints = dict(lib.store.conn.execute("SELECT id, fingerprint FROM tracks"))
+    with lib.store.transaction() as conn:
+        for k, source in enumerate(sorted(ids_by_source)):
+            for tid in ids_by_source[source]:
+                v = rng.normal(0.0, noise, lib.dim)
+                v[k % lib.dim] += 1.0
+                conn.execute("UPDATE vectors SET vector = ? WHERE fingerprint = ? AND version = ?",
+                             ((v / np.linalg.norm(v)).astype(np.float32).tobytes(), fingerprints[tid],
+                              lib.analysis_version))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=Path("/tmp/cbrec-dev-corpus"))
@@ -88,12 +108,19 @@ def main() -> int:
     ap.add_argument("--max-per-artist", type=int)
     ap.add_argument("--clusters", type=int, nargs="*", default=[2, 3], help="also for_you(clusters=k) for these k")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lams", type=float, nargs="*", default=[100.0, 1000.0], help="also these λ of the user solve")
+    ap.add_argument("--oracle", type=float, metavar="NOISE",
+                    help="check of the pipeline: replace the vectors (in a copy of the library) by a one-hot of "
+                         "the track's source plus N(0, NOISE²) noise; the share should approach the ceiling")
     args = ap.parse_args()
     if not (args.corpus / "labels.tsv").exists():
         print(f"skipped: {args.corpus / 'labels.tsv'} not found (build the dev corpus first)")
         return 0
     paths, sources = read_labels(args.corpus)
     folder = args.library or Path(tempfile.mkdtemp(prefix="cbrec-history-bench-"))
+    if args.oracle is not None and args.library:   # never overwrite the vectors of a library passed in
+        folder = Path(tempfile.mkdtemp(prefix="cbrec-history-oracle-")) / "lib"
+        shutil.copytree(args.library, folder)
     with Library.open(folder, args.model, device="cpu") as lib:
         t0 = time.perf_counter()
         report = lib.scan([args.corpus / "library"])
@@ -103,6 +130,8 @@ def main() -> int:
         for p, s in zip(paths, sources, strict=True):
             if p in analysed:
                 ids_by_source.setdefault(s, []).append(analysed[p])
+        if args.oracle is not None:
+            oracle_vectors(lib, ids_by_source, args.oracle)
         rng = np.random.default_rng(args.seed)
         results = [trial(lib, ids_by_source, rng, args) for _ in range(args.trials)]
     print(f"dev corpus: {sum(map(len, ids_by_source.values()))} analysed tracks, {len(ids_by_source)} sources; "
