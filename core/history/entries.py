@@ -31,12 +31,15 @@ class Entry:
     count: int = 1
     location: str | None = None
     where: str = ""
+    counted: bool = False   # a player's play count (replaced on re-import), not one play
 
     @property
     def key(self) -> str:
-        """What makes this entry the same on a re-import (``ext_key`` in the store)."""
-        if self.location:
-            return "loc|" + self.location
+        """What makes this entry the same on a re-import (``ext_key`` in the store); a player's
+        count is keyed by its file, or by the song when the player gave no file."""
+        if self.counted:
+            return "loc|" + (self.location or f"song|{artist_key(self.artist)}|{title_key(self.title)}"
+                                               f"|{title_key(self.album)}")
         stamp = "" if self.played_at is None else str(int(self.played_at))
         return f"{stamp}|{artist_key(self.artist)}|{title_key(self.title)}"
 

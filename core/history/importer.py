@@ -121,7 +121,7 @@ def _prefixed(row: Row, name: str) -> Row:
     if isinstance(row, Skipped):
         return Skipped(f"{name} {row.where}", row.text, row.reason)
     return Entry(row.source, row.artist, row.title, row.album, row.played_at, row.seconds, row.count,
-                 row.location, f"{name} {row.where}")
+                 row.location, f"{name} {row.where}", row.counted)
 
 
 def import_file(store: Store, path: str | os.PathLike, matcher: Matcher, progress: ProgressCallback | None = None,
@@ -144,7 +144,7 @@ def import_file(store: Store, path: str | os.PathLike, matcher: Matcher, progres
                 report.skipped.append((row.describe(), row.reason))
                 continue
             key = row.key
-            if row.location:
+            if row.counted:
                 old = counted.get((row.source, key))
                 if old == row.count:
                     report.duplicates += 1
@@ -154,8 +154,8 @@ def import_file(store: Store, path: str | os.PathLike, matcher: Matcher, progres
                 continue
             track_id, reason = matcher.match(row.artist, row.title, row.album, row.location)
             _write(conn, row, key, track_id, now)
-            is_update = row.location is not None and (row.source, key) in counted
-            if row.location:
+            is_update = row.counted and (row.source, key) in counted
+            if row.counted:
                 counted[(row.source, key)] = row.count
             else:
                 timed.add(key)

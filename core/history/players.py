@@ -63,7 +63,7 @@ def _rhythmdb_entry(elem: ET.Element, where: str) -> Row | None:
         return Skipped(where, label, "no location and no artist + title")
     duration = parse_time(fields.get("duration"))
     return Entry("rhythmbox", artist, title, clean(fields.get("album")), parse_time(fields.get("last-played")),
-                 duration, count, location, where)
+                 duration, count, location, where, counted=True)
 
 
 # ---------------------------------------------------------------------------- Strawberry / Clementine
@@ -100,7 +100,7 @@ def read_player_sqlite(path: Path) -> Iterator[Row]:
                 continue
             seconds = float(nanos) / 1e9 if isinstance(nanos, (int, float)) and nanos > 0 else None
             played = parse_time(lastplayed) if isinstance(lastplayed, (int, float)) and lastplayed > 0 else None
-            yield Entry(source, artist_s, title_s, clean(album), played, seconds, n, location_s, where)
+            yield Entry(source, artist_s, title_s, clean(album), played, seconds, n, location_s, where, counted=True)
     except sqlite3.Error as exc:
         yield Skipped(str(path), "", f"cannot read the database ({exc})")
     finally:

@@ -251,8 +251,18 @@ def test_strawberry_database_read_only(store, history, tmp_path):
     report = history.import_file(path)
     assert (report.format, report.matched) == ("Strawberry/Clementine database", 1)
     assert report.unmatched[0][1] == "no track by 'Unknown' in the library"
-    assert history.stats()[tid(store, LIB[6][0])] .count == 4
+    assert history.stats()[tid(store, LIB[6][0])].count == 4
     assert history.import_file(path).duplicates == 2
+    db = sqlite3.connect(path)                   # a song without a file: keyed by artist + title + album
+    db.execute("INSERT INTO songs VALUES ('Jóga', 'Homogenic', 'Björk', '', 305000000000, '', 3, 1690000200)")
+    db.commit()
+    assert history.import_file(path).matched == 1
+    db.execute("UPDATE songs SET playcount = 5, lastplayed = 1690000900 WHERE title = 'Jóga'")
+    db.commit()
+    db.close()
+    report = history.import_file(path)
+    assert (report.updated, report.matched, report.duplicates) == (1, 0, 2)
+    assert history.stats()[tid(store, LIB[3][0])].count == 5              # replaced, not added
 
 
 # ------------------------------------------------------------------------------- files that are none of these
