@@ -101,7 +101,8 @@ def _read_zip(p: Path) -> tuple[str, Iterator[Row]]:
     if not names:
         raise CbrecError(f"{p} is a ZIP file without JSON or CSV files in it.")
     listen_names = [n for n in names if "listen" in n.lower() or "streaming_history" in n.lower()]
-    names = sorted(listen_names or names)
+    audio_names = [n for n in listen_names if "streaming_history_audio" in n.lower()]   # not _Video_
+    names = sorted(audio_names or listen_names or names)
 
     def rows() -> Iterator[Row]:
         with archive:

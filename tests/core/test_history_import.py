@@ -193,6 +193,16 @@ def test_spotify_extended_history_skips_short_plays_and_podcasts(store, history,
     start = store.conn.execute("SELECT played_at, seconds FROM plays WHERE title LIKE 'Let It Be%'").fetchone()
     assert start == (1685613843.0 - 243.0, 243.0)                       # Spotify stamps the end
     assert history.import_file(path).duplicates == 3
+    archive = tmp_path / "my_spotify_data.zip"      # the download: audio and video histories, other files
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("Spotify Extended Streaming History/ReadMeFirst_ExtendedStreamingHistory.pdf", b"%PDF")
+        z.writestr("Spotify Extended Streaming History/Streaming_History_Audio_2023.json",
+                   json.dumps(records + [stream("2023-07-01T10:00:00Z", 200000, "Halo", "Beyoncé", "I Am")]))
+        z.writestr("Spotify Extended Streaming History/Streaming_History_Video_2023.json",
+                   json.dumps([{"ts": "2023-07-01T10:00:00Z", "ms_played": 90000, "episode_name": "A video"}]))
+    report = history.import_file(archive)
+    assert (report.format, report.matched, report.duplicates, len(report.skipped)) == \
+        ("Spotify streaming history (ZIP)", 1, 3, 3)
 
 
 # ------------------------------------------------------------------------------- players
