@@ -17,7 +17,7 @@ import csv
 import json
 from collections.abc import Iterator
 
-from core.history.entries import MIN_PLAY_SECONDS, Entry, Skipped, clean, decode_line, parse_time
+from core.history.entries import MIN_PLAY_SECONDS, Entry, Skipped, clean, decode_line, decode_text, parse_time
 
 Row = Entry | Skipped
 
@@ -100,12 +100,8 @@ def json_records(data: bytes) -> Iterator[tuple[str, object]]:
 
 
 def _decode_json(data: bytes) -> str:
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return data.decode("utf-16", errors="replace")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+    """The text of a JSON file, line by line (UTF-16 by BOM, else UTF-8 or Windows-1252 per line)."""
+    return "".join(decode_text(data))
 
 
 def json_kind(record: object) -> str | None:

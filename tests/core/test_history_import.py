@@ -156,13 +156,17 @@ def test_listenbrainz_jsonl_with_bad_lines_and_cross_source_duplicates(store, hi
 
 def test_listenbrainz_json_array_and_zip_export(store, history, tmp_path):
     path = tmp_path / "listens.json"
-    path.write_text(json.dumps([_listen(1600000000, "Beyoncé", "Halo"), _listen(1600000300, "Björk", "Jóga")]))
-    assert history.import_file(path).matched == 2
+    # a pretty-printed array, one listen per line; the second line was saved as Windows-1252
+    path.write_bytes(b"[\n" + json.dumps(_listen(1600000000, "Sigur Rós", "Hoppípolla"), ensure_ascii=False)
+                     .encode("utf-8") + b",\n" + json.dumps(_listen(1600000300, "Björk", "Jóga"),
+                                                           ensure_ascii=False).encode("cp1252") + b"\n]\n")
+    report = history.import_file(path)
+    assert (report.format, report.matched, report.unmatched) == ("ListenBrainz", 2, [])
     archive = tmp_path / "listenbrainz_user.zip"
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("user.json", json.dumps({"user_name": "me"}))
         z.writestr("listens/2023/11.jsonl", json.dumps(_listen(1700000000, "AC/DC", "Back in Black")) + "\n"
-                   + json.dumps(_listen(1600000000, "Beyoncé", "Halo")) + "\n")
+                   + json.dumps(_listen(1600000000, "Sigur Rós", "Hoppípolla")) + "\n")
     report = history.import_file(archive)
     assert (report.format, report.matched, report.duplicates) == ("ListenBrainz (ZIP)", 1, 1)
 
