@@ -67,6 +67,20 @@ def test_one_step_user_solve_equals_the_weighted_ridge_solution():
     assert np.allclose(solve_user(y, np.array([], np.int64), np.array([])), 0.0)
 
 
+def test_confidence_is_the_trainers_wmf_transform():
+    import scipy.sparse as sp
+
+    from core.history import taste
+    from trainer.wmf import WMFParams
+    from trainer.wmf import confidence as trainer_confidence
+
+    counts = np.array([1.0, 2.0, 7.0, 300.0])
+    defaults = WMFParams()
+    assert (taste.ALPHA, taste.EPSILON) == (defaults.alpha, defaults.epsilon)
+    expected = trainer_confidence(sp.csr_matrix(counts[None]), defaults.alpha, defaults.epsilon).toarray()[0]
+    assert np.allclose(confidence(counts), expected)
+
+
 def _cluster_library(n_per: int = 20, dim: int = 16):
     """Two tight clusters of unit vectors (A ids 0.., B ids 100..) and their tracks."""
     rng = np.random.default_rng(0)
