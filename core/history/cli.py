@@ -81,6 +81,9 @@ def _import(lib, args) -> int:
             print(f"cbrec-lib: {exc}", file=sys.stderr)
             status = 2
             continue
+        except KeyboardInterrupt:   # the import is one transaction: nothing of this file was kept
+            print(f"\ninterrupted: nothing imported from {path}", file=sys.stderr)
+            return 130
         print(f"{path}: {report.summary()}")
         for label, entries in (("not in the library", report.unmatched), ("skipped", report.skipped)):
             if not entries:
