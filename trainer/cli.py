@@ -29,6 +29,7 @@ Train cbrec's content-based recommender the way van den Oord et al. (2013) and P
   features      log-mel / waveform shards of every clip        (part 2: each runs when its
   fit           CNN(s) predicting the factors from audio        [section] is in the file)
   baseline      bag of words + linear regression (vdO §4.1)
+  head          pretrained backbone (frozen musicnn) + linear / MLP heads to the factors
   report        the vdO Table 2 analogue -> <out_dir>/report.md
   export        the model files + card -> <out_dir>/model/<name>.pt/.json (never over a
                 different model without --force; --dir/--name to put it elsewhere)

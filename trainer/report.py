@@ -4,7 +4,8 @@ Cold-start protocol (vdO §5.2): the test songs' factors were never used to trai
 model; every user ranks all test songs by ``x_u . y'_i`` with ``x_u`` the WMF user factors and
 ``y'_i`` the song's predicted vector; mAP@k (k = [evaluate] k, 500 by default) and AUC are
 averaged over users with at least one test song. Systems: random vectors, linear regression on
-the bag of words (§4.1), each CNN run of [fit], and the WMF factors themselves (upper bound).
+the bag of words (§4.1), the pretrained backbone + heads of [head] (:mod:`trainer.head`), each CNN
+run of [fit], and the WMF factors themselves (upper bound).
 Every system is scored on the same test songs (those with decodable audio).
 """
 from __future__ import annotations
@@ -52,12 +53,18 @@ def reproduction_table(ctx: Context) -> dict[str, Any]:
     from trainer.wmf import load_factors
     counts, _, _ = load_interactions(ctx)
     full, _, _ = load_factors(ctx.dir("wmf"))
-    fit_summary = ctx.summary("fit")
+    from trainer.head import head_systems
+    fit_summary = ctx.summary("fit") if "fit" in ctx.config.extra else {}
     systems: dict[str, dict[int, np.ndarray]] = {}
     test: set[int] | None = None
     baseline_dir = ctx.dir("baseline")
     if (baseline_dir / "predictions.npy").exists():
         systems["linear regression (bag of words)"] = _predictions(baseline_dir)
+    for label, folder in head_systems(ctx).items():    # pretrained backbone + head (trainer.head)
+        items = np.load(folder / "row_items.npy")
+        head_test = {int(items[r]) for r in np.load(folder / "test_rows.npy")}
+        test = head_test if test is None else test & head_test
+        systems[label] = _predictions(folder)
     for name, summary in fit_summary.items():
         folder = ctx.dir("fit") / name
         items = np.load(folder / "row_items.npy")

@@ -286,7 +286,9 @@ register(Stage("fit", _run_fit, needs=("features", "split", "wmf"), sections=("f
                     "(torchrun: DistributedDataParallel)", distributed=True))
 register(Stage("baseline", _run_baseline, needs=("features", "split", "wmf"), sections=("baseline",),
                enabled=_has("baseline"), help="bag-of-words MFCC baseline with linear regression (vdO §4.1)"))
-register(Stage("report", _run_report, needs=("fit", "baseline", "split", "wmf"), sections=("report",),
+from trainer import head as _head  # noqa: E402,F401 - registers the head stage (pretrained backbone + head)
+
+register(Stage("report", _run_report, needs=("fit", "baseline", "head", "split", "wmf"), sections=("report",),
                enabled=_has("report"), help="the reproduction of van den Oord Table 2 (report.md)"))
 
 # the last stage: the model of a fit run into <out_dir>/model/ (trainer/export.py registers it)
