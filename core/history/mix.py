@@ -91,7 +91,9 @@ class _Picker:
             r = int(order[self.cursors[j]])
             self.cursors[j] += 1
             track = self._track(j, r)
-            if left[bool(self.fresh[r])] > 0 and track is not None and self.rules.admits(track, self.vecs[r]):
+            if track is None or track.status == "missing":   # its drive is away: cannot be played now
+                continue
+            if left[bool(self.fresh[r])] > 0 and self.rules.admits(track, self.vecs[r]):
                 self.rules.add(track, self.vecs[r])
                 return r
         return None

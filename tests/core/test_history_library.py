@@ -141,6 +141,19 @@ def test_taste_clusters_share_the_mix_by_how_much_each_is_played():
     assert few.shape[0] == 1
 
 
+def test_tracks_on_a_missing_drive_stay_out_of_the_mix():
+    from dataclasses import replace
+
+    ids, vecs, tracks = _cluster_library()
+    x = solve_user(vecs, np.array([0, 1]), np.array([3.0, 3.0]))
+    plays = {0: 3.0, 1: 3.0}
+    first = rank_and_pick(ids, vecs, x, plays, _Tracks(tracks), n=5)
+    gone = first[0][0]
+    tracks[gone] = replace(tracks[gone], status="missing")
+    again = rank_and_pick(ids, vecs, x, plays, _Tracks(tracks), n=5)
+    assert len(again) == 5 and gone not in {i for i, _ in again}
+
+
 def test_discovery_share_with_played_tracks_included():
     ids, vecs, tracks = _cluster_library()
     heavy = {int(i): 5.0 for i in ids[:15]}           # 15 A tracks played often, 5 A never
