@@ -81,4 +81,4 @@ def test_exported_tower_is_an_app_model(experiment: Context, tmp_path: Path) -> 
 
 def test_cli_lists_the_stage_and_the_export() -> None:
     text = build_parser().format_help()
-    assert "pairwise" in text and "export-pairwise" in text
+    assert "pairwise" in text and "export-pairwise" in text and "kkbox" in text
