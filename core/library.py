@@ -130,6 +130,7 @@ class Library:
         listed in ``report.failed`` with a reason; the scan itself does not raise for files."""
         started = time.monotonic()
         roots = [os.path.abspath(os.path.expanduser(os.fspath(f))) for f in (folders or self.folders())]
+        exclude = [os.path.expanduser(p) for p in exclude]   # "~/Music/Podcasts" as well as a glob
         known_folders = set(self.store.folders())
         # a new folder means analysis is coming: start the decode workers now, so they import
         # their modules while the folders are walked (a rescan of known folders, usually

@@ -120,6 +120,9 @@ def test_every_path_may_start_with_a_tilde(home, first_scan, monkeypatch):
         assert str(home / "elsewhere") not in lib.folders()
     with Library.open("~/lib", "~/models/test.pt", device="cpu") as lib:
         assert lib.root == home / "lib" and lib.model_path == home / "models" / "test.pt"
+    with Library.open("~/lib2", "~/models/test.pt", device="cpu") as lib:   # exclusions too
+        report = lib.scan(["~/elsewhere"], exclude=["~/elsewhere/new.flac"])
+        assert (report.added, report.failed) == ([], []) and lib.folders() == [str(home / "elsewhere")]
 
 
 def test_max_per_artist_groups_untagged_files_by_folder(home, first_scan):
