@@ -8,6 +8,8 @@ tag scores stored), then ``Library.tags`` gives each file's best tags, printed f
 
 Ground truth, where real tags exist (each clip's expected tags are printed with where they came from):
 
+- **genre tag**: the genre written in the file's own tags (as cbrec reads them), when it is one
+  of the model's tags (e.g. "Folk", "Jazz", "Electronic"; "Classical" or "Soundtrack" are not);
 - **attribution**: the words of a clip's ``.txt`` attribution file that are tags of the model
   (e.g. "Jazz_Sampler" → jazz, "mostly Blues and Dorian scale" → blues);
 - **Last.fm (HetRec)**: the real Last.fm user tags of the composer an attribution names
@@ -19,8 +21,9 @@ middle), whether it is in the top ``n``, and the clip's ROC-AUC of expected vers
 With a handful of clips this is a sanity check, not a measurement of tagging accuracy (musicnn's
 own evaluation is on the MSD test split, which is not available here).
 
-The dev corpus has sources (the game a soundtrack comes from) but no tags: its files' tags are
-printed, with each source's most frequent top tags, and the **consistency** of the tags is
+The dev corpus has sources (the game a soundtrack comes from) and few genre tags: the files whose
+genre tag is one of the model's tags are scored as above; every file's tags are printed, with each
+source's most frequent top tags, and the **consistency** of the tags is
 measured as same-source precision@10 of the tag-score vectors (cosine; macro over sources),
 beside chance (a random ordering). That says whether tags separate the sources, not whether
 they are right.
@@ -48,8 +51,9 @@ COMPOSERS = {"Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy": "P
              "Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra)": "Johannes Brahms"}
 
 
-def scan_tags(folder: Path, model: str, workers: int, n_all: int) -> tuple[dict[str, list], dict]:
-    """Scan ``folder`` into a fresh library; every file's tags (all of them, best first), by path."""
+def scan_tags(folder: Path, model: str, workers: int, n_all: int) -> tuple[dict[str, list], dict[str, str], dict]:
+    """Scan ``folder`` into a fresh library; every file's tags (all of them, best first) and the genre
+    in its own tags (when it has one), by path."""
     from core import Library
 
     with tempfile.TemporaryDirectory() as tmp, Library.open(tmp, model, device="cpu", workers=workers) as lib:
@@ -59,9 +63,29 @@ def scan_tags(folder: Path, model: str, workers: int, n_all: int) -> tuple[dict[
         report = lib.scan([str(folder)])
         seconds = time.monotonic() - t0
         tags = {t.path: lib.tags(t, n=n_all) for t in lib.tracks() if t.status == "ok"}
+        genres = {t.path: t.genre for t in lib.tracks() if t.genre}
         info = {"analysed": len(report.added), "failed": [f"{p}: {r}" for p, r in report.failed],
                 "scan_seconds": round(seconds, 1)}
-    return tags, info
+    return tags, genres, info
+
+
+def genre_tags(genre: str | None, vocabulary: list[str]) -> list[str]:
+    """The model's tag that a file's genre tag names exactly (case-insensitive), if any."""
+    return [t for t in vocabulary if genre and t.lower() == genre.strip().lower()]
+
+
+def print_agreement(rows: list[dict], vocabulary: list[str], n: int) -> None:
+    """One table row: clips with real tags, expected tags, mean rank, hit@n and ROC-AUC (with chance)."""
+    print(f"\n| clips with real tags | expected tags | mean rank (chance) | in top {n} (chance) | mean ROC-AUC |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    if not rows:
+        print("| 0 | 0 | - | - | - |")
+        return
+    ranks = [r for a in rows for r in a["ranks"]]
+    hits = [h for a in rows for h in a["hit"]]
+    v = len(vocabulary)
+    print(f"| {len(rows)} | {len(ranks)} | {np.mean(ranks):.1f} ({(v + 1) / 2:.1f}) | "
+          f"{np.mean(hits):.2f} ({n / v:.2f}) | {np.mean([a['auc'] for a in rows]):.3f} |")
 
 
 def _words(text: str) -> list[str]:
@@ -107,7 +131,7 @@ def agreement(ranked: list[tuple[str, float]], expected: list[str], n: int) -> d
 
 
 def evaluate_fixtures(args: argparse.Namespace) -> dict:
-    tags, info = scan_tags(args.fixtures, args.model, args.workers, n_all=1000)
+    tags, genres, info = scan_tags(args.fixtures, args.model, args.workers, n_all=1000)
     print(f"\n## Fixture clips ({args.fixtures}): {info['analysed']} analysed in {info['scan_seconds']} s")
     vocabulary = [name for name, _ in next(iter(tags.values()))] if tags else []
     rows, results = [], {}
@@ -118,10 +142,10 @@ def evaluate_fixtures(args: argparse.Namespace) -> dict:
         if path != plain and plain in tags:   # Vibe_Ace.hq.ogg: the same recording, counted once
             print(f"    (the same recording as {Path(plain).name}: not counted twice)")
             continue
-        truth: dict[str, str] = {}
+        truth: dict[str, str] = {t: f"genre tag {genres[path]!r}" for t in genre_tags(genres.get(path), vocabulary)}
         txt = Path(path).parent / f"{stem}.txt"
         if txt.is_file():
-            truth.update({t: "attribution" for t in attribution_tags(txt, vocabulary)})
+            truth.update({t: "attribution" for t in attribution_tags(txt, vocabulary) if t not in truth})
         hetrec = SHARED / "fixtures" / "hetrec"
         if stem in COMPOSERS and (hetrec / "artists.dat").is_file():
             for t, users in hetrec_tags(hetrec, COMPOSERS[stem], vocabulary).items():
@@ -132,16 +156,7 @@ def evaluate_fixtures(args: argparse.Namespace) -> dict:
             results[Path(path).name] = {"expected": truth, **a}
             for (t, src), r in zip(truth.items(), a["ranks"], strict=True):
                 print(f"    expected {t!r} ({src}): rank {r} of {len(vocabulary)}")
-    print(f"\n| clips with real tags | expected tags | mean rank (chance) | in top {args.n} (chance) | mean ROC-AUC |")
-    print("| ---: | ---: | ---: | ---: | ---: |")
-    if rows:
-        ranks = [r for a in rows for r in a["ranks"]]
-        hits = [h for a in rows for h in a["hit"]]
-        v = len(vocabulary)
-        print(f"| {len(rows)} | {len(ranks)} | {np.mean(ranks):.1f} ({(v + 1) / 2:.1f}) | "
-              f"{np.mean(hits):.2f} ({args.n / v:.2f}) | {np.mean([a['auc'] for a in rows]):.3f} |")
-    else:
-        print("| 0 | 0 | - | - | - |")
+    print_agreement(rows, vocabulary, args.n)
     return {"scan": info, "clips": results, "tags": {Path(p).name: t[:args.n] for p, t in tags.items()}}
 
 
@@ -155,19 +170,28 @@ def evaluate_corpus(args: argparse.Namespace) -> dict:
         parts = line.split("\t")
         if len(parts) >= 2 and parts[0]:
             source_of[str((args.corpus / "library" / parts[0]).resolve())] = parts[1]
-    tags, info = scan_tags(args.corpus / "library", args.model, args.workers, n_all=1000)
+    tags, genres, info = scan_tags(args.corpus / "library", args.model, args.workers, n_all=1000)
     print(f"\n## Dev corpus ({args.corpus}): {info['analysed']} analysed in {info['scan_seconds']} s, "
-          f"{len(info['failed'])} failed; no real tags, printed for a human check")
+          f"{len(info['failed'])} failed; printed for a human check")
     paths = [p for p in sorted(tags) if p in source_of]
     for p in paths:
         print(f"{source_of[p]}\t{Path(p).name}\t" + ", ".join(f"{t} {s:.2f}" for t, s in tags[p][:args.n]))
     sources = [source_of[p] for p in paths]
+    names = [t for t, _ in tags[paths[0]]]
+    rows = []
+    for p in paths:
+        expected = genre_tags(genres.get(p), names)
+        if expected:
+            rows.append(agreement(tags[p], expected, args.n))
+            print(f"    {Path(p).name}: genre tag {genres[p]!r} -> rank {rows[-1]['ranks'][0]} of {len(names)}")
+    print(f"Files whose genre tag is one of the model's tags: {len(rows)} "
+          f"(genre tags present: {len(genres)} of {len(paths)})")
+    print_agreement(rows, names, args.n)
     print("\n| source | tracks | most frequent top-3 tags (tracks) |\n| --- | ---: | --- |")
     for s in sorted(set(sources)):
         c = Counter(t for p in paths if source_of[p] == s for t, _ in tags[p][:3])
         print(f"| {s} | {sources.count(s)} | " + ", ".join(f"{t} ({k})" for t, k in c.most_common(4)) + " |")
-    vocabulary = sorted(tags[paths[0]])  # fixed order for the score vectors
-    names = [t for t, _ in vocabulary]
+    names = sorted(names)  # a fixed order for the score vectors
     mat = np.array([[dict(tags[p])[t] for t in names] for p in paths], np.float64)
     unit = mat / np.maximum(np.linalg.norm(mat, axis=1, keepdims=True), 1e-12)
     sim = unit @ unit.T
@@ -181,7 +205,7 @@ def evaluate_corpus(args: argparse.Namespace) -> dict:
     c_macro = float(np.mean([v[1] for v in macro.values()]))
     print(f"\nTag consistency: same-source P@{K} (macro) of the {len(names)} tag scores (cosine): "
           f"{p_macro:.3f} (chance {c_macro:.3f})")
-    return {"scan": info, "p_at_10_macro": p_macro, "chance_macro": c_macro}
+    return {"scan": info, "p_at_10_macro": p_macro, "chance_macro": c_macro, "genre_rows": rows}
 
 
 def main(argv: list[str] | None = None) -> int:
