@@ -9,7 +9,7 @@ own ``Embedder`` and scored by macro precision@10 of cosine neighbours by source
 ``benchmarks/quality.py`` scores a scanned library. Each row is printed twice: raw vectors and
 *centred* ones (the library's mean vector subtracted before normalising: a library-level
 statistic, computed on the library being indexed, no training data). Also prints ms per track of
-inference on one CPU thread (decoding excluded; ``benchmarks/analyze.py`` measures the whole scan).
+inference, CPU time of one thread (decoding excluded; ``benchmarks/analyze.py`` measures the whole scan).
 """
 from __future__ import annotations
 
@@ -45,6 +45,16 @@ def corpus_windows(paths: list[str], sr: int, samples: int, n: int, cache: Path,
     return windows
 
 
+def embeddings(embedder, windows: np.ndarray, cache: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """The model's track vectors and tag scores for ``windows``, cached by model version and geometry."""
+    if cache.exists():
+        found = np.load(cache)
+        return found["vectors"], (found["tags"] if "tags" in found else None)
+    vectors, tags = embedder.embed_with_tags(windows)
+    np.savez(cache, vectors=vectors, **({"tags": tags} if tags is not None else {}))
+    return vectors, tags
+
+
 def p10(vectors: np.ndarray, sources: list[str]) -> float:
     """Macro P@10 of cosine neighbours."""
     v = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -70,21 +80,20 @@ def main(argv: list[str] | None = None) -> int:
     from core.model import load_model
 
     paths, sources = read_labels(args.corpus)
-    print(f"{len(paths)} tracks, {len(set(sources))} sources, corpus {args.corpus}")
-    print("| model | windows | P@10 raw | P@10 centred | tags P@10 | ms/track (1 thread) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print(f"{len(paths)} tracks, {len(set(sources))} sources, corpus {args.corpus}", flush=True)
+    print("| model | windows | P@10 raw | P@10 centred | tags P@10 | ms/track (1 thread CPU) |", flush=True)
+    print("| --- | ---: | ---: | ---: | ---: | ---: |", flush=True)
     for spec in args.models:
         path, _, label = spec.partition("=")
         embedder = load_model(path, device="cpu")
         counts = [int(n) for n in args.windows.split(",") if n] or [embedder.n_windows]
         for n in counts:
             windows = corpus_windows(paths, embedder.sample_rate, embedder.window_samples, n, args.cache, args.workers)
-            torch.set_num_threads(1)
-            started = time.perf_counter()
-            vectors, tags = embedder.embed_with_tags(windows[:16])
-            ms = (time.perf_counter() - started) * 1000 / 16
-            torch.set_num_threads(args.workers)
-            vectors, tags = embedder.embed_with_tags(windows)
+            torch.set_num_threads(1)   # one thread: on a loaded machine two spin at every barrier
+            started = time.thread_time()
+            embedder.embed_with_tags(windows[:8])
+            ms = (time.thread_time() - started) * 1000 / 8   # CPU time of this thread: robust to a loaded machine
+            vectors, tags = embeddings(embedder, windows, args.cache / f"emb_{embedder.version}_{n}_{len(paths)}.npz")
             tag_p10 = f"{p10(tags, sources):.3f}" if tags is not None else "-"
             print(f"| {label or Path(path).stem} | {n} | {p10(vectors, sources):.3f} | "
                   f"{p10(centred(vectors), sources):.3f} | {tag_p10} | {ms:.1f} |", flush=True)

@@ -139,6 +139,16 @@ def _distill_arguments(p: argparse.ArgumentParser) -> None:
     add_arguments(p)
 
 
+def _run_fuse(args: argparse.Namespace) -> int:
+    from trainer.fuse import run
+    return run(args)
+
+
+def _fuse_arguments(p: argparse.ArgumentParser) -> None:
+    from trainer.fuse import add_arguments
+    add_arguments(p)
+
+
 COMMANDS: dict[str, Command] = {
     "run": Command("run every stage of an experiment (skipping finished ones)", _run_all, _config_arguments),
     "init": Command("write a starting experiment TOML file", _run_init, _init_arguments),
@@ -146,6 +156,11 @@ COMMANDS: dict[str, Command] = {
     "export": Command("write <dir>/<name>.pt + .json (model card) from a fit run", _run_export, _export_arguments),
     "distill": Command("train a fast student to reproduce a teacher model's vectors (and tags) on unlabelled audio",
                        _run_distill, _distill_arguments),
+    "fuse": Command("wrap a log-mel model into a fused one: its vector plus a timbre summary (statistics from a corpus)",
+                    _run_fuse, _fuse_arguments),
+    "export-head": Command("write the head stage's pretrained backbone + head as <dir>/<name>.pt + .json",
+                           lambda a: _lazy("trainer.head_export", "run")(a),
+                           lambda p: _lazy("trainer.head_export", "add_arguments")(p)),
     "export-pairwise": Command("write the pairwise stage's embedding tower as <dir>/<name>.pt + .json",
                                lambda a: _lazy("trainer.pairwise", "run_export")(a),
                                lambda p: _lazy("trainer.pairwise", "add_export_arguments")(p)),

@@ -51,6 +51,7 @@ class DistillSettings:
     lr: float = 2e-3
     width: int = 256
     n_windows: int | None = None       # windows per track at analysis time (default: the teacher's)
+    timbre_weight: float = 0.0         # > 0: write a ``fused`` model (student + timbre summary)
     val_share: float = 0.1
     seed: int = 0
     device: str = "auto"
@@ -255,6 +256,10 @@ def distill(s: DistillSettings) -> ModelCard:
                        "tag_head": "the teacher's last layer, copied unchanged" if card.tags else "none"}
     card.training = {k: v for k, v in figures.items() if k != "history"} | {
         "epochs": s.epochs, "batch_size": s.batch_size, "lr": s.lr, "seed": s.seed, "width": s.width}
+    if s.timbre_weight > 0:
+        from trainer.fuse import fuse_net
+
+        net, card = fuse_net(net, card, windows, owner, s.timbre_weight)
     saved = save_model(net, card, s.out / s.name)
     (s.out / "history.json").write_text(json.dumps(figures["history"], indent=1))
     log.info("wrote %s (validation track cosine to the teacher, centred: %.4f)",
@@ -274,6 +279,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=int, default=d.width, help="student conv channels per layer")
     p.add_argument("--windows-per-track", type=int, default=d.windows_per_track)
     p.add_argument("--n-windows", type=int, help="windows per track when the app analyses (default: the teacher's)")
+    p.add_argument("--timbre-weight", type=float, default=d.timbre_weight,
+                   help="> 0: write a fused model, the student's vector plus a timbre summary with this weight")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
@@ -287,7 +294,8 @@ def run(args: argparse.Namespace) -> int:
     settings = DistillSettings(teacher=args.teacher, corpus=list(args.corpus), out=args.out, student=args.student,
                                name=args.name, windows_per_track=args.windows_per_track, epochs=args.epochs,
                                batch_size=args.batch_size, lr=args.lr, width=args.width, n_windows=args.n_windows,
-                               seed=args.seed, device=args.device, workers=args.workers)
+                               seed=args.seed, device=args.device, workers=args.workers,
+                               timbre_weight=args.timbre_weight)
     card = distill(settings)
     print(f"{settings.out / settings.name}.pt: {card.architecture}, {card.output_dim}-d, "
           f"version {card.analysis_version}, validation track cosine to the teacher "

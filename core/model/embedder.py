@@ -84,7 +84,7 @@ class Embedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         flat = x.reshape(n_tracks * n_win, n_samples)
         preds, _ = self._predict(flat, with_tags=False)
-        return l2_normalize(preds.reshape(n_tracks, n_win, self.dim).mean(axis=1))
+        return self._track_vectors(preds.reshape(n_tracks, n_win, self.dim))
 
     @property
     def tag_names(self) -> list[str]:
@@ -103,7 +103,7 @@ class Embedder:
             n_tags = len(self.tag_names)
             return np.zeros((0, self.dim), np.float32), (np.zeros((0, n_tags), np.float32) if n_tags else None)
         preds, tags = self._predict(x.reshape(n_tracks * n_win, n_samples), with_tags=True)
-        vectors = l2_normalize(preds.reshape(n_tracks, n_win, self.dim).mean(axis=1))
+        vectors = self._track_vectors(preds.reshape(n_tracks, n_win, self.dim))
         if tags is None:
             return vectors, None
         return vectors, tags.reshape(n_tracks, n_win, -1).mean(axis=1).astype(np.float32)
@@ -111,6 +111,12 @@ class Embedder:
     def embed_one(self, windows: np.ndarray) -> np.ndarray:
         """``(n_windows, window_samples)`` -> ``(dim,)`` float32 unit vector."""
         return self.embed(np.asarray(windows)[None])[0]
+
+    def _track_vectors(self, preds: np.ndarray) -> np.ndarray:
+        """``(n_tracks, n_windows, dim)`` raw window outputs -> unit track vectors (the net's pooling)."""
+        with torch.inference_mode():
+            pooled = self.net.pool_windows(torch.from_numpy(preds).to(self.device)).float().cpu().numpy()
+        return l2_normalize(pooled)
 
     def _check(self, windows: np.ndarray) -> np.ndarray:
         """Windows as float32 ``(n_tracks, n_windows, window_samples)`` with non-finite samples zeroed."""

@@ -13,15 +13,16 @@ from typing import Any
 
 from core.errors import ModelError
 from core.model.nets_base import ContentNet
-from core.model.nets_musicnn import MusiCNN
+from core.model.nets_fused import Fused
+from core.model.nets_musicnn import MusiCNN, MusiCNNHead
 from core.model.nets_pairwise import ZhaoPu2018
 from core.model.nets_spectral import Dieleman2014, VdO2013
 from core.model.nets_waveform import SampleCNN2017
 
-__all__ = ["ARCHITECTURES", "ContentNet", "Dieleman2014", "MusiCNN", "SampleCNN2017", "VdO2013", "ZhaoPu2018", "build_net"]
+__all__ = ["ARCHITECTURES", "ContentNet", "Dieleman2014", "Fused", "MusiCNN", "MusiCNNHead", "SampleCNN2017", "VdO2013", "ZhaoPu2018", "build_net"]
 
 ARCHITECTURES: dict[str, type[ContentNet]] = {
-    cls.architecture: cls for cls in (VdO2013, Dieleman2014, SampleCNN2017, MusiCNN, ZhaoPu2018)
+    cls.architecture: cls for cls in (VdO2013, Dieleman2014, SampleCNN2017, MusiCNN, MusiCNNHead, ZhaoPu2018, Fused)
 }
 
 

@@ -41,6 +41,11 @@ class ContentNet(torch.nn.Module):
         self.tag_head = torch.nn.Linear(self.output_dim, int(n_tags))
         return self.tag_head
 
+    def pool_windows(self, raw: Tensor) -> Tensor:
+        """``(n_tracks, n_windows, output_dim)`` raw window outputs -> ``(n_tracks, output_dim)`` track
+        vectors before L2 normalisation; the papers' mean over windows unless an architecture says more."""
+        return raw.mean(dim=1)
+
     def tag_probabilities(self, raw: Tensor) -> Tensor | None:
         """``(batch, output_dim)`` raw outputs -> ``(batch, n_tags)`` sigmoid tag scores, or None without a head."""
         return None if self.tag_head is None else torch.sigmoid(self.tag_head(raw))

@@ -65,3 +65,33 @@ def test_corpus_files_reads_labels_tsv(corpus: Path, tmp_path: Path) -> None:
     assert corpus_files([labels]) == [str(tmp_path / "library" / "chord/t0.ogg"),
                                       str(tmp_path / "library" / "noise/t1.ogg")]
     assert len(corpus_files([corpus])) == 12
+
+
+def test_distill_with_timbre_weight_writes_a_fused_model_with_the_same_tags(corpus: Path, tmp_path: Path) -> None:
+    teacher_pt = make_test_model(tmp_path, name="teacher", sample_rate=16000, tags=["a", "b"], seed=4,
+                                 window_seconds=3.0, frontend={"kind": "logmel", "n_fft": 512, "hop_length": 256})
+    s = DistillSettings(teacher=teacher_pt, corpus=[corpus], out=tmp_path / "run", width=16, windows_per_track=3,
+                        epochs=2, batch_size=8, val_share=0.25, workers=1, timbre_weight=0.3)
+    card = distill(s)
+    assert card.architecture == "fused" and card.params["timbre_weight"] == 0.3
+    assert card.output_dim == 16 + 2 * 32 and card.trained_on["fused"]["timbre_weight"] == 0.3
+    fused = load_model(s.out / "fast.pt", device="cpu")
+    windows = np.random.default_rng(1).standard_normal((2, 2, fused.window_samples)).astype(np.float32) * 0.1
+    _, tags = fused.embed_with_tags(windows)
+    raw = fused.net(fused.frontend(torch.from_numpy(windows.reshape(4, -1))))
+    inner_tags = torch.sigmoid(fused.net.tag_head(raw)).reshape(2, 2, 2).mean(1)
+    plain = torch.sigmoid(raw[:, :16] @ fused.net.tag_head.weight[:, :16].T + fused.net.tag_head.bias)
+    np.testing.assert_allclose(tags, inner_tags.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(tags, plain.reshape(2, 2, 2).mean(1).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_cli_fuse_wraps_a_model_and_never_overwrites(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    inner = make_test_model(tmp_path, name="inner", sample_rate=16000, tags=["x"],
+                            window_seconds=3.0, frontend={"kind": "logmel", "n_fft": 512, "hop_length": 256})
+    args = ["fuse", "--model", str(inner), "--corpus", str(corpus), "--out", str(tmp_path / "best"),
+            "--windows-per-track", "2", "--workers", "1"]
+    assert train_main(args) == 0
+    card = load_model(tmp_path / "best.pt", device="cpu").card
+    assert card.architecture == "fused" and card.tags == ["x"] and card.params["inner"]["architecture"] == "dieleman2014"
+    assert train_main(args) == 2
+    assert "never overwritten" in capsys.readouterr().err
