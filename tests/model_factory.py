@@ -35,6 +35,11 @@ TINY: dict[str, dict[str, Any]] = {
                    "output_dim": 8},
         "window_seconds": 1.0, "n_windows": 2,
     },
+    "musicnn_head": {
+        "params": {"n_mels": 32, "timbral_filters": 8, "temporal_filters": 4, "midend_filters": 8,
+                   "penultimate_dim": 8, "head_hidden": 6, "output_dim": 4},
+        "window_seconds": 1.0, "n_windows": 2,
+    },
 }
 
 _CARD_KEYS = {"name", "sample_rate", "frontend", "window_seconds", "n_windows", "trained_on", "metrics", "training"}

@@ -169,12 +169,29 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray, s:
             ) -> tuple[nn.Sequential, dict[str, Any]]:
     """MLP head (full-batch Adam on MSE, best validation epoch kept); standardisation folded into layer 1."""
     mu, sd = standardiser(x[train])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)      # tiny full-batch steps: a spinning thread pool only costs time on a busy machine
+    try:
+        net, info = _train_mlp(((x - mu) / sd).astype(np.float32), y, train, val, s)
+    finally:
+        torch.set_num_threads(threads)
+    first = net[0]
+    with torch.no_grad():                        # W ((x - mu) / sd) + b == (W / sd) x + (b - W (mu / sd))
+        sd_t, mu_t = torch.from_numpy(sd.astype(np.float32)), torch.from_numpy(mu.astype(np.float32))
+        first.bias.sub_(first.weight @ (mu_t / sd_t))
+        first.weight.div_(sd_t)
+    return net.eval(), info
+
+
+def _train_mlp(z: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray, s: dict[str, Any]
+               ) -> tuple[nn.Sequential, dict[str, Any]]:
+    """Full-batch Adam on MSE over standardised inputs ``z``; the weights of the best validation epoch."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(s["seed"]))
-        net = nn.Sequential(nn.Linear(x.shape[1], int(s["mlp_hidden"])), nn.ReLU(), nn.Dropout(float(s["mlp_dropout"])),
+        net = nn.Sequential(nn.Linear(z.shape[1], int(s["mlp_hidden"])), nn.ReLU(), nn.Dropout(float(s["mlp_dropout"])),
                             nn.Linear(int(s["mlp_hidden"]), y.shape[1]))
         opt = torch.optim.Adam(net.parameters(), lr=float(s["mlp_lr"]), weight_decay=float(s["mlp_weight_decay"]))
-        zt, yt = (torch.from_numpy(((x - mu) / sd).astype(np.float32)), torch.from_numpy(y.astype(np.float32)))
+        zt, yt = torch.from_numpy(z), torch.from_numpy(y.astype(np.float32))
         tr, va = torch.from_numpy(train), torch.from_numpy(val if len(val) else train)
         best, best_state, best_epoch, epoch = np.inf, None, 0, 0
         for epoch in range(1, int(s["mlp_epochs"]) + 1):
@@ -192,12 +209,7 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray, s:
             elif epoch - best_epoch >= int(s["mlp_patience"]):
                 break
     net.load_state_dict(best_state)
-    first = net[0]
-    with torch.no_grad():                        # W ((x - mu) / sd) + b == (W / sd) x + (b - W (mu / sd))
-        sd_t, mu_t = torch.from_numpy(sd.astype(np.float32)), torch.from_numpy(mu.astype(np.float32))
-        first.bias.sub_(first.weight @ (mu_t / sd_t))
-        first.weight.div_(sd_t)
-    return net.eval(), {"val_mse": best, "best_epoch": best_epoch, "epochs": epoch, "hidden": int(s["mlp_hidden"])}
+    return net, {"val_mse": best, "best_epoch": best_epoch, "epochs": epoch, "hidden": int(s["mlp_hidden"])}
 
 
 def apply_head(head: nn.Module, x: np.ndarray) -> np.ndarray:

@@ -104,8 +104,10 @@ class MusiCNN(ContentNet):
         pooled = 2 * (front + 3 * mid)
         self.pool_bn = nn.BatchNorm1d(pooled, eps=BN_EPS)
         self.drop = nn.Dropout(p["dropout"])
-        self.dense = nn.Linear(pooled, self.output_dim)
-        self.dense_bn = nn.BatchNorm1d(self.output_dim, eps=BN_EPS)
+        #: Width of the penultimate layer (output_dim; a MusiCNNHead's factor head follows it).
+        self.penultimate_dim = int(p.get("penultimate_dim") or self.output_dim)
+        self.dense = nn.Linear(pooled, self.penultimate_dim)
+        self.dense_bn = nn.BatchNorm1d(self.penultimate_dim, eps=BN_EPS)
 
     @classmethod
     def default_config(cls) -> dict[str, Any]:
@@ -126,8 +128,17 @@ class MusiCNN(ContentNet):
             feats.append(block(F.pad(h, ((k - 1) // 2, k // 2))).amax(dim=2))
         return torch.cat(feats, dim=1)
 
+    def attach_tag_head(self, n_tags: int) -> nn.Linear:
+        """A ``Linear(penultimate width, n_tags)`` tag head (musicnn's last layer)."""
+        self.tag_head = nn.Linear(self.penultimate_dim, int(n_tags))
+        return self.tag_head
+
     def forward(self, x: Tensor) -> Tensor:
         """``(batch, n_mels, frames)`` log-mel -> ``(batch, output_dim)`` penultimate features."""
+        return self.penultimate(x)
+
+    def penultimate(self, x: Tensor) -> Tensor:
+        """``(batch, n_mels, frames)`` log-mel -> ``(batch, penultimate width)`` penultimate features."""
         if x.dim() != 3 or x.shape[1] != self.params["n_mels"]:
             raise ValueError(f"musicnn expects (batch, {self.params['n_mels']}, frames) input, got {tuple(x.shape)}")
         front = self.front_end(x)
@@ -137,3 +148,48 @@ class MusiCNN(ContentNet):
         feats = torch.cat([front, m1, m2, m3], dim=1)           # (batch, 753, frames): dense connection
         pooled = torch.stack([feats.amax(dim=2), feats.mean(dim=2)], dim=2).flatten(1)  # [max_c, mean_c, ...]
         return self.dense_bn(F.relu(self.dense(self.drop(self.pool_bn(pooled)))))
+
+
+class MusiCNNHead(MusiCNN):
+    """musicnn + a *factor head*: the pretrained backbone with a head from its penultimate to latent
+    factors (``cbrec-train export-head``, trained by the ``head`` stage, :mod:`trainer.head`).
+
+    Parameters: musicnn's, plus ``penultimate_dim`` (the backbone's penultimate width, 200) and
+    ``head_hidden`` (0: one linear layer; > 0: ``Linear -> ReLU -> Dropout(0) -> Linear``, the
+    layout of the trainer's MLP head); ``output_dim`` is the number of factors. ``forward`` gives
+    the factors; the tag head (musicnn's 50 tags) still reads the penultimate, that of the last
+    ``forward`` call (as :class:`core.model.Embedder` calls them: forward, then the tags).
+    """
+
+    architecture = "musicnn_head"
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        super().__init__(params)
+        p = self.params
+        hidden, pen = int(p["head_hidden"]), self.penultimate_dim
+        layers = [nn.Linear(pen, self.output_dim)] if not hidden else \
+            [nn.Linear(pen, hidden), nn.ReLU(), nn.Dropout(0.0), nn.Linear(hidden, self.output_dim)]
+        self.factor_head = nn.Sequential(*layers)
+        self._penultimate: Tensor | None = None
+
+    @classmethod
+    def default_config(cls) -> dict[str, Any]:
+        """MSD_musicnn's geometry; a linear head from the 200-d penultimate to 40 factors."""
+        config = MusiCNN.default_config()
+        config["params"].update({"penultimate_dim": 200, "head_hidden": 0, "output_dim": 40})
+        return config
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(batch, n_mels, frames)`` -> ``(batch, output_dim)`` factors (the penultimate is kept for the tags)."""
+        pen = self.penultimate(x)
+        self._penultimate = pen
+        return self.factor_head(pen)
+
+    def tag_probabilities(self, raw: Tensor) -> Tensor | None:
+        """Tag scores of the penultimate computed by the ``forward`` call that gave ``raw``."""
+        if self.tag_head is None:
+            return None
+        pen = self._penultimate
+        if pen is None or pen.shape[0] != raw.shape[0]:
+            raise ValueError("musicnn_head: call forward on the batch before tag_probabilities")
+        return torch.sigmoid(self.tag_head(pen))

@@ -98,3 +98,45 @@ def test_unknown_head_key_is_a_clear_error(tmp_path: Path) -> None:
     cfg = config_from_dict(raw, tmp_path / "exp.toml")
     with pytest.raises(StageError, match=r"unknown key\(s\) \['ridge_alpha'\] in \[head\]"):
         head_settings(Context(cfg, tmp_path))
+
+
+def test_exported_backbone_plus_linear_head_is_the_trained_head(experiment: Context, tmp_path: Path) -> None:
+    """The app model (musicnn_head) gives, per track, the linear head of the pooled penultimate (the
+    window mean commutes with a linear map) and keeps the backbone's tag scores."""
+    from core.audio import load_windows
+    from core.model import load_model
+    from core.model.embedder import l2_normalize
+    from trainer.head_export import export_head
+    from trainer.train_stages import item_clips
+    card, outcome = export_head(experiment, "linear", "bb-head", tmp_path)
+    assert outcome == "written" and card.architecture == "musicnn_head" and card.output_dim == 4
+    assert card.params["penultimate_dim"] == 8 and card.params["head_hidden"] == 0
+    assert "pretrained backbone (tiny-musicnn) + linear head" == card.metrics["reproduction"]["row"]
+    assert export_head(experiment, "linear", "bb-head", tmp_path)[1] == "unchanged"
+    emb = load_model(tmp_path / "bb-head.pt", device="cpu")
+    _, paths = item_clips(experiment)
+    wins = np.stack([load_windows(p, emb.sample_rate, emb.window_samples, emb.n_windows).windows for p in paths[:4]])
+    preds = np.load(experiment.dir("head") / "linear" / "predictions.npy")[:4]
+    np.testing.assert_allclose(emb.embed(wins), l2_normalize(preds), atol=1e-4)
+    mlp_card, _ = export_head(experiment, "mlp", "bb-mlp", tmp_path)
+    assert mlp_card.params["head_hidden"] == 16
+    assert load_model(tmp_path / "bb-mlp.pt", device="cpu").embed(wins).shape == (4, 4)
+
+
+def test_exported_head_keeps_the_tag_head_on_the_penultimate(tmp_path: Path) -> None:
+    import torch
+
+    from core.model import build_net
+    backbone = build_net("musicnn", {"n_mels": 32, "timbral_filters": 8, "temporal_filters": 4,
+                                     "midend_filters": 8, "output_dim": 8})
+    backbone.attach_tag_head(3)
+    net = build_net("musicnn_head", {**backbone.params, "penultimate_dim": 8, "output_dim": 4})
+    net.attach_tag_head(3)
+    net.load_state_dict({**backbone.state_dict(), "factor_head.0.weight": torch.randn(4, 8),
+                         "factor_head.0.bias": torch.zeros(4)})
+    x = torch.randn(2, 32, 62)
+    backbone.eval(), net.eval()
+    with torch.no_grad():
+        out = net(x)
+        torch.testing.assert_close(net.tag_probabilities(out), backbone.tag_probabilities(backbone(x)))
+        torch.testing.assert_close(out, net.factor_head(backbone(x)))
