@@ -67,3 +67,43 @@ def test_plan_does_not_retry_unchanged_failures(tmp_path):
     result = plan([FileEntry(str(bad), st.st_size, st.st_mtime_ns)], [], [str(tmp_path)], {},
                   {str(bad): (st.st_size, st.st_mtime_ns, "not an audio file")}, set())
     assert result.tasks == [] and result.still_failing == [(str(bad), "not an audio file")]
+
+
+def test_folder_that_cannot_be_listed_keeps_its_tracks(tmp_path, monkeypatch):
+    """The chmod 000 case of issue 10 for a root user, who can list any folder: os.scandir is
+    made to fail on one folder with the PermissionError a normal user would get."""
+    a = _touch(tmp_path / "m" / "open" / "a.mp3")
+    _touch(tmp_path / "m" / "locked" / "b.mp3")
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    unreadable: set[str] = set()
+    entries, failed = walk([str(tmp_path / "m")], unreadable=unreadable)
+    locked = str(tmp_path / "m" / "locked")
+    assert unreadable == {locked} and failed == [(locked, "cannot list the folder: Permission denied")]
+    known = {str(a): FileState(1, 100, a.stat().st_mtime_ns, "fa"),
+             locked + "/b.mp3": FileState(2, 100, 1, "fb"),
+             str(tmp_path / "m" / "open" / "deleted.mp3"): FileState(3, 100, 1, "fc")}
+    result = plan(entries, failed, [str(tmp_path / "m")], known, {}, {"fa", "fb", "fc"}, unreadable=unreadable)
+    assert result.unavailable == [locked + "/b.mp3"]                  # kept, marked missing
+    assert result.removed == [str(tmp_path / "m" / "open" / "deleted.mp3")]  # its folder was read
+
+
+def test_same_size_and_mtime_but_new_ctime_or_inode_is_fingerprinted(tmp_path):
+    a = _touch(tmp_path / "a.mp3", b"a" * 200_000)
+    st = a.stat()
+    fp = fingerprint(str(a), st.st_size)
+    entry = FileEntry(str(a), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    same = {str(a): FileState(1, st.st_size, st.st_mtime_ns, fp, st.st_ctime_ns, st.st_ino)}
+    assert plan([entry], [], [str(tmp_path)], same, {}, {fp}).unchanged == 1
+    replaced = {str(a): FileState(1, st.st_size, st.st_mtime_ns, "old-song", st.st_ctime_ns - 1, st.st_ino)}
+    result = plan([entry], [], [str(tmp_path)], replaced, {}, {"old-song"})
+    assert [t.fingerprint for t in result.tasks] == [fp] and result.unchanged == 0
+    unknown = {str(a): FileState(1, st.st_size, st.st_mtime_ns, fp)}          # a store from before ctime
+    result = plan([entry], [], [str(tmp_path)], unknown, {}, {fp})
+    assert result.unchanged == 1 and result.restamped == [entry]
