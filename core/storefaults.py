@@ -95,8 +95,8 @@ def store_error(exc: BaseException, db_path: Path, doing: str = "") -> LibraryEr
     detail = getattr(exc, "strerror", None) or str(exc)
     if kind == "damaged":
         return StoreDamaged(f"The library database {db_path} is damaged ({detail}); run `cbrec-lib repair` "
-                            "(or Library > Repair library in the app) to salvage what it still holds into a "
-                            "fresh database, keeping the damaged file aside.")
+                            "(or reopen the app and choose Repair library) to salvage what it still holds into "
+                            "a fresh database, keeping the damaged file aside.")
     if kind == "full":
         return DiskFull(f"The disk holding {folder} is full, so the library could not be changed (nothing "
                         "was lost): free some space on that disk, or move the library folder, and try again.")
