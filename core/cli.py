@@ -181,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cbrec-lib", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--library", help="library data folder (default: the user data folder)")
-    parser.add_argument("--model", help="model file (.pt with its .json card; default: the bundled model)")
+    parser.add_argument("--model", help="fast (the bundled default), best (the bundled musicnn model: slower scans) "
+                        "or a model file (.pt with its .json card)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--workers", type=int, help="decode worker processes (default: CPU count)")
     parser.add_argument("-v", "--verbose", action="store_true")

@@ -27,7 +27,13 @@ from core.audio import load_windows
 from core.errors import CbrecError, ModelError, TrackNotFound
 from core.index import VectorIndex, open_index
 from core.lock import LibraryLock
-from core.model.card import ModelCard, default_model_path, verify_model_files
+from core.model.card import (
+    BUNDLED_MODELS,
+    ModelCard,
+    bundled_model_path,
+    default_model_path,
+    verify_model_files,
+)
 from core.playlist import Playlist, make_path, make_playlist
 from core.pool import IsolatedPool
 from core.progress import CancelToken, ProgressCallback
@@ -49,8 +55,18 @@ def default_library_dir() -> Path:
 
 
 def resolve_model_path(model: str | os.PathLike | None) -> Path:
-    """The model to use: the argument, else ``$CBREC_MODEL``, else the bundled default."""
+    """The model to use: the argument, else ``$CBREC_MODEL``, else the bundled default.
+
+    A bundled model may be named instead of a path: ``"fast"`` (the default) or ``"best"``.
+    """
     chosen = model or os.environ.get("CBREC_MODEL") or default_model_path()
+    if isinstance(chosen, str) and chosen.strip().lower() in BUNDLED_MODELS and not Path(chosen).exists():
+        name = chosen.strip().lower()
+        found = bundled_model_path(BUNDLED_MODELS[name])
+        if found is None:
+            raise ModelError(f"The bundled model {name!r} is not in this copy of cbrec; "
+                             f"choose one of {', '.join(BUNDLED_MODELS)} or a model file.")
+        return found
     if chosen is None:
         raise ModelError("No model is available: this copy of cbrec has no bundled model. "
                          "Choose a model file made by `cbrec-train export` (a .pt with its .json card).")

@@ -36,15 +36,15 @@ REANALYSE_NOTE = ("Changing the model means every track is analysed again with t
 
 def describe_model(path: str) -> tuple[bool, str]:
     """(ok, text) for a model file: its card's name/architecture, or what is wrong with it."""
-    if not path:
+    if not path or path in ("fast", "best"):
         try:
-            from core.model import default_model_path
+            from core.model import BUNDLED_MODELS, bundled_model_path
 
-            bundled = default_model_path()
+            bundled = bundled_model_path(BUNDLED_MODELS[path or "fast"])
         except Exception:  # a broken install: say so rather than fail
             bundled = None
         if bundled is None:
-            return False, "No model is bundled with this copy of cbrec: choose a model file."
+            return False, f"The {path or 'default'} model is not bundled with this copy of cbrec: choose a model file."
         path = str(bundled)
     try:
         pt = Path(path).expanduser()
@@ -109,15 +109,19 @@ class SettingsDialog(QDialog):
         excl_box = self._list_box("Exclusions (folders, or patterns such as *.wav)", self.exclusion_list,
                                   add_excl_folder, add_excl_pattern, remove_excl)
 
-        self.bundled_radio = QRadioButton("Bundled model")
+        self.bundled_radio = QRadioButton("Fast: the bundled default (scans quickly)")
+        self.best_radio = QRadioButton("Best: the bundled musicnn model (better playlists, scans several times slower)")
         self.file_radio = QRadioButton("Model file:")
         group = QButtonGroup(self)
         group.addButton(self.bundled_radio)
+        group.addButton(self.best_radio)
         group.addButton(self.file_radio)
-        self.model_edit = QLineEdit(settings.model, placeholderText="a .pt file from cbrec-train export")
+        custom = settings.model not in ("", "fast", "best")
+        self.model_edit = QLineEdit(settings.model if custom else "", placeholderText="a .pt file from cbrec-train export")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse_model)
-        (self.file_radio if settings.model else self.bundled_radio).setChecked(True)
+        {"": self.bundled_radio, "fast": self.bundled_radio, "best": self.best_radio}.get(
+            settings.model, self.file_radio).setChecked(True)
         self.model_info = QLabel()
         self.model_info.setWordWrap(True)
         note = QLabel(f"<i>{REANALYSE_NOTE}</i>")
@@ -129,6 +133,7 @@ class SettingsDialog(QDialog):
         model_box = QGroupBox("Model")
         mlay = QVBoxLayout(model_box)
         mlay.addWidget(self.bundled_radio)
+        mlay.addWidget(self.best_radio)
         mlay.addLayout(file_row)
         mlay.addWidget(self.model_info)
         mlay.addWidget(note)
@@ -157,6 +162,7 @@ class SettingsDialog(QDialog):
 
         self.model_edit.textChanged.connect(self._update_model_info)
         self.bundled_radio.toggled.connect(self._update_model_info)
+        self.best_radio.toggled.connect(self._update_model_info)
         self._update_model_info()
 
     @staticmethod
@@ -179,7 +185,7 @@ class SettingsDialog(QDialog):
         """The settings as edited (folders are separate: see :meth:`folders`)."""
         return replace(
             self.original,
-            model="" if self.bundled_radio.isChecked() else self.model_edit.text().strip(),
+            model=self._chosen_model(),
             device=self.device_combo.currentData(),
             workers=self.workers_spin.value(),
             exclusions=[self.exclusion_list.item(i).text() for i in range(self.exclusion_list.count())],
@@ -226,7 +232,13 @@ class SettingsDialog(QDialog):
             self.model_edit.setText(path)
             self.file_radio.setChecked(True)
 
+    def _chosen_model(self) -> str:
+        """"" (the bundled default), "best" (the bundled musicnn model) or the typed file path."""
+        if self.bundled_radio.isChecked():
+            return ""
+        return "best" if self.best_radio.isChecked() else self.model_edit.text().strip()
+
     def _update_model_info(self, *args: object) -> None:
-        path = "" if self.bundled_radio.isChecked() else self.model_edit.text().strip()
+        path = self._chosen_model()
         ok, text = describe_model(path)
         self.model_info.setText(text if ok else f"<span style='color:#c0392b'>{text}</span>")

@@ -16,6 +16,8 @@ _LAZY = {
     "ModelCard": "core.model.card",
     "analysis_version": "core.model.card",
     "default_model_path": "core.model.card",
+    "bundled_model_path": "core.model.card",
+    "BUNDLED_MODELS": "core.model.card",
     "model_paths": "core.model.card",
     "read_card": "core.model.card",
     "verify_model_files": "core.model.card",

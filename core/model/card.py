@@ -157,14 +157,23 @@ def verify_model_files(path: str | Path) -> ModelCard:
     return card
 
 
-def default_model_path() -> Path | None:
-    """The bundled model's card (``cbrec_resources/models/default.json``), or None if none is bundled."""
+#: Bundled models by the name a user picks (settings, ``--model``): "fast" is the default.
+BUNDLED_MODELS = {"fast": "default", "best": "best"}
+
+
+def bundled_model_path(name: str = "default") -> Path | None:
+    """A bundled model's card (``cbrec_resources/models/<name>.json``), or None if it is not bundled."""
     candidates: list[Path] = []
     try:
-        found = importlib.resources.files("cbrec_resources") / "models" / "default.json"
+        found = importlib.resources.files("cbrec_resources") / "models" / f"{name}.json"
         if isinstance(found, Path):
             candidates.append(found)
     except ModuleNotFoundError:
         pass
-    candidates.append(Path(__file__).resolve().parents[2] / "resources" / "models" / "default.json")
+    candidates.append(Path(__file__).resolve().parents[2] / "resources" / "models" / f"{name}.json")
     return next((p for p in candidates if p.is_file()), None)
+
+
+def default_model_path() -> Path | None:
+    """The bundled default model's card (``cbrec_resources/models/default.json``), or None."""
+    return bundled_model_path("default")

@@ -258,3 +258,20 @@ def test_open_and_list_need_no_torch_and_a_modified_model_is_refused(tmp_path, m
         fh.write(b"\0")
     with pytest.raises(ModelError, match="changed after it was saved"):
         Library.open(tmp_path / "lib", tampered / "m.pt")
+
+
+def test_upgrading_to_a_tagged_model_reanalyses_with_progress_and_keeps_playlists(tmp_path, music, test_model):
+    """Issue 11, migration: a library analysed by an old model re-analyses on upgrade; playlists stay."""
+    with Library.open(tmp_path / "lib", test_model, device="cpu") as lib:
+        lib.scan([music])
+        saved = lib.save_playlist(lib.playlist([music / "chords/a1.mp3"], length=5), name="mine")
+        before = [t.path for t in lib.load_playlist(saved).tracks]
+    upgraded = make_test_model(tmp_path / "new", name="new", seed=5, tags=["calm", "loud"])
+    events = []
+    with Library.open(tmp_path / "lib", upgraded, device="cpu") as lib:
+        report = lib.scan(progress=events.append)
+        assert len(report.updated) == len(MUSIC) and {t.status for t in lib.tracks()} == {"ok"}
+        assert events and events[-1].done == len(MUSIC), "the re-analysis reports progress"
+        assert [t.path for t in lib.load_playlist(saved).tracks] == before
+        assert lib.playlists()[0][1] == "mine"
+        assert [name for name, _ in lib.tags(music / "chords/a1.mp3", n=2)] in (["calm", "loud"], ["loud", "calm"])
