@@ -62,7 +62,7 @@ def _rate_text(p: Progress) -> str:
     """``12.3 file/s, 20 s left`` from the engine's measurement; ``starting`` before the first file."""
     if p.done == 0 or p.rate <= 0:
         return "starting"
-    text = f"{p.rate:.1f} file/s"
+    text = f"{p.rate:.1f} file/s" if p.rate >= 1 else f"{p.rate:.2f} file/s"
     if p.eta is not None and p.done < p.total:
         text += f", {p.eta:.0f} s left" if p.eta < 120 else f", {p.eta / 60:.0f} min left"
     return text
