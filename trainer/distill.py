@@ -104,8 +104,13 @@ def decode_windows(files: list[str], sr: int, samples: int, per_track: int, work
 
 
 def teacher_targets(net: torch.nn.Module, frontend: torch.nn.Module, windows: np.ndarray,
-                    batch: int = 32) -> np.ndarray:
-    """The teacher's raw per-window outputs, ``(n_windows, dim)`` float32."""
+                    batch: int | None = None) -> np.ndarray:
+    """The teacher's raw per-window outputs, ``(n_windows, dim)`` float32.
+
+    ``batch`` defaults to the network's cache-sized CPU batch (musicnn: 2 windows; in batches of 32
+    its feature maps spill the cache and a window costs about twice as much).
+    """
+    batch = batch or max(1, int(getattr(net, "cpu_batch_samples", 2 ** 20)) // windows.shape[-1])
     out = []
     with torch.inference_mode():
         for start in range(0, len(windows), batch):
