@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 REPO_MODELS = Path(__file__).resolve().parents[1] / "resources" / "models"
 HEAD_KEYS: dict[str, Any] = {
-    "backbone": "", "n_windows": 0, "threads": 2, "heads": ["linear", "mlp"], "val_fraction": 0.1, "seed": 0,
+    "backbone": "", "n_windows": 0, "threads": 1, "heads": ["linear", "mlp"], "val_fraction": 0.1, "seed": 0,
     "normalise_targets": True, "ridge_alphas": [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0],
     "mlp_hidden": 256, "mlp_dropout": 0.3, "mlp_epochs": 400, "mlp_patience": 40, "mlp_lr": 0.001,
     "mlp_weight_decay": 0.001,
@@ -83,7 +83,7 @@ def _save_cache(path: Path, paths: list[str], windows: np.ndarray, ok: np.ndarra
     os.replace(tmp, path)
 
 
-def backbone_windows(clips: list[str], model: Path, cache_root: Path, n_windows: int = 0, threads: int = 2,
+def backbone_windows(clips: list[str], model: Path, cache_root: Path, n_windows: int = 0, threads: int = 1,
                      show_progress: bool = False) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Frozen backbone outputs of each clip's windows: ``(n, windows, dim)`` float32 and an ok mask (n,).
 
@@ -111,8 +111,10 @@ def backbone_windows(clips: list[str], model: Path, cache_root: Path, n_windows:
         for k, p in enumerate(tqdm(todo, desc="backbone", unit="clip", disable=not show_progress, leave=False)):
             try:
                 wins = load_windows(p, emb.sample_rate, emb.window_samples, n_win).windows
-                with torch.inference_mode():
-                    raw = emb.net(emb.frontend(torch.from_numpy(np.ascontiguousarray(wins)))).float().numpy()
+                with torch.inference_mode():           # the backbone's cache-sized batches (musicnn: 2 windows)
+                    raw = np.concatenate([emb.net(emb.frontend(torch.from_numpy(np.ascontiguousarray(
+                        wins[i:i + emb.max_batch_windows])))).float().numpy()
+                        for i in range(0, len(wins), emb.max_batch_windows)])
                 known[p] = (raw.astype(np.float32), bool(np.isfinite(raw).all()))
             except AudioError as exc:
                 log.warning("backbone: %s", exc)

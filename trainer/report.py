@@ -114,6 +114,15 @@ def markdown(ctx: Context, table: dict[str, Any]) -> str:
     for name, r in table["runs"].items():
         lines.append(f"| {name}: {_run_label(r)} | {r['epochs']} ({r['best_epoch']}) | {r['stopped']} | "
                      f"{r['best_val_loss']:.4f} | {r['train_items']} | {r['device']} | {r['seconds']} |")
+    if "head" in ctx.config.extra:
+        h = ctx.summary("head")
+        f, heads = h["features"], h["heads"]
+        lines += ["", f"Pretrained backbone {f['backbone']} (frozen, {f['backbone_version']}): {f['dim']}-d penultimate "
+                  f"averaged over {f['windows']} windows of {f['window_seconds']} s at {f['sample_rate']} Hz; heads fitted "
+                  f"on {h['train_items']} training songs ({h['val_items']} for validation)"
+                  + (f"; ridge alpha {heads['linear']['alpha']:g}" if "linear" in heads else "")
+                  + (f"; MLP {heads['mlp']['hidden']} hidden, best epoch {heads['mlp']['best_epoch']}"
+                     if "mlp" in heads else "") + "."]
     return "\n".join(lines) + "\n"
 
 
