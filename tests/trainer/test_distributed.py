@@ -122,3 +122,34 @@ def test_stable_hash_shards_cover_everything_once() -> None:
     assert owners == [shard_owner(moved, k, 8, 3) for k in range(25)]     # independent of the mount point
     assert set(owners) == {0, 1, 2}
     assert dd.stable_part("TRAAAAW128F429D538", 7) == dd.stable_part("TRAAAAW128F429D538", 7)
+
+
+def _wav(path: Path, freq: float, seconds: float = 1.0, sr: int = 22050) -> str:
+    import wave
+    t = np.arange(int(seconds * sr)) / sr
+    pcm = (0.3 * np.sin(2 * np.pi * freq * t) * 32767).astype(np.int16)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sr)
+        w.writeframes(pcm.tobytes())
+    return str(path)
+
+
+def test_feature_parts_merge_without_decoding_again(tmp_path: Path) -> None:
+    from trainer.features import extract_features
+    paths = [_wav(tmp_path / f"t{i}.wav", 220.0 * (i + 1)) for i in range(6)]
+    (tmp_path / "broken.wav").write_bytes(b"RIFF....not audio")
+    paths.append(str(tmp_path / "broken.wav"))
+    spec = FeatureSpec.for_architecture("dieleman2014", 1.0)
+    folder = tmp_path / "store"
+    owners = {shard_owner(paths, k, 1, 2) for k in range(len(paths))}
+    assert owners == {0, 1}
+    done = [extract_features(paths, spec, folder, 1, 1, False, part=p, parts=2) for p in (0, 1)]
+    assert done[0]["shards_missing"] > 0 and done[1]["shards_missing"] == 0      # part 1 finished the set
+    stamps = {p.name: p.stat().st_mtime_ns for p in folder.glob("shard-*.npy")}
+    merged = extract_features(paths, spec, folder, 1, 1, False)                   # merge: nothing decoded
+    assert merged["shards_missing"] == 0 and merged["failed"] == 1
+    assert stamps == {p.name: p.stat().st_mtime_ns for p in folder.glob("shard-*.npy")}
+    store = FeatureStore(folder)
+    assert store.ok.tolist() == [True] * 6 + [False] and np.abs(store.crop(2, 0, 10)).sum() > 0
