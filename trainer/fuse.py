@@ -74,7 +74,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="labels.tsv or a folder of audio for the statistics; repeatable")
     p.add_argument("--out", type=Path, required=True, help="<out>.pt + <out>.json to write")
     p.add_argument("--timbre-weight", type=float, default=0.3)
-    p.add_argument("--windows-per-track", type=int, default=4)
+    p.add_argument("--windows-per-track", type=int, default=4, help="windows per corpus track for the statistics")
+    p.add_argument("--n-windows", type=int, help="windows per track when the app analyses (default: the model's)")
     p.add_argument("--name", help="model name (default: the file name)")
     p.add_argument("--workers", type=int, default=2, help="decoding processes")
 
@@ -90,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
     windows, owner = decode_windows(files, card.sample_rate, card.window_samples, args.windows_per_track, args.workers)
     fused, new_card = fuse_net(inner, card, windows, owner, args.timbre_weight)
     new_card.name = args.name or args.out.stem
+    if args.n_windows:
+        new_card.n_windows = int(args.n_windows)
     saved = save_model(fused, new_card, args.out)
     print(f"{args.out.with_suffix('.pt')}: fused {card.name} + timbre (weight {args.timbre_weight}), "
           f"{saved.output_dim}-d, version {saved.analysis_version}")

@@ -89,9 +89,9 @@ def test_cli_fuse_wraps_a_model_and_never_overwrites(corpus: Path, tmp_path: Pat
     inner = make_test_model(tmp_path, name="inner", sample_rate=16000, tags=["x"],
                             window_seconds=3.0, frontend={"kind": "logmel", "n_fft": 512, "hop_length": 256})
     args = ["fuse", "--model", str(inner), "--corpus", str(corpus), "--out", str(tmp_path / "best"),
-            "--windows-per-track", "2", "--workers", "1"]
+            "--windows-per-track", "2", "--workers", "1", "--n-windows", "3"]
     assert train_main(args) == 0
     card = load_model(tmp_path / "best.pt", device="cpu").card
-    assert card.architecture == "fused" and card.tags == ["x"] and card.params["inner"]["architecture"] == "dieleman2014"
+    assert card.n_windows == 3 and card.architecture == "fused" and card.tags == ["x"] and card.params["inner"]["architecture"] == "dieleman2014"
     assert train_main(args) == 2
     assert "never overwritten" in capsys.readouterr().err
