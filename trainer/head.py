@@ -7,8 +7,9 @@ with :func:`core.audio.load_windows` at the backbone's sample rate); a clip's *p
 their mean. On the training items two heads learn to map the pooled vector to the item factors
 (unit length unless ``normalise_targets = false``, like the baseline and the MSE runs):
 
-* ``linear``: ridge regression on standardised inputs, the penalty chosen on the validation
-  items among ``ridge_alphas``, then refitted on train + validation (as the bag of words is);
+* ``linear``: ridge regression on standardised inputs, the penalty chosen among ``ridge_alphas`` by
+  a ``ridge_folds``-fold cross-validation over the training + validation items (0: on the
+  validation items alone), then refitted on all of them (as the bag of words is);
 * ``mlp``: ``Linear -> ReLU -> Dropout -> Linear`` trained full-batch with Adam on MSE, the
   epoch of lowest validation loss kept.
 
@@ -46,7 +47,8 @@ log = logging.getLogger(__name__)
 REPO_MODELS = Path(__file__).resolve().parents[1] / "resources" / "models"
 HEAD_KEYS: dict[str, Any] = {
     "backbone": "", "n_windows": 0, "threads": 1, "heads": ["linear", "mlp"], "val_fraction": 0.1, "seed": 0,
-    "normalise_targets": True, "ridge_alphas": [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0],
+    "normalise_targets": True, "ridge_folds": 5,
+    "ridge_alphas": [0.1, 1.0, 10.0, 100.0, 1000.0, 3000.0, 10000.0, 30000.0, 100000.0, 1000000.0],
     "mlp_hidden": 256, "mlp_dropout": 0.3, "mlp_epochs": 400, "mlp_patience": 40, "mlp_lr": 0.001,
     "mlp_weight_decay": 0.001,
 }
@@ -150,21 +152,31 @@ def ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.nd
 
 
 def fit_linear(x: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray,
-               alphas: list[float]) -> tuple[nn.Sequential, dict[str, Any]]:
-    """Ridge head: alpha by validation MSE, refitted on train + val; returns a Linear on the raw input."""
+               alphas: list[float], folds: int = 0, seed: int = 0) -> tuple[nn.Sequential, dict[str, Any]]:
+    """Ridge head: alpha by validation MSE (``folds`` > 1: mean MSE of a k-fold cross-validation over
+    train + val, steadier than a few validation songs), refitted on train + val; a Linear on the raw input."""
     mu, sd = standardiser(x[np.concatenate([train, val])])
     z = (x - mu) / sd
+    if folds > 1:
+        pool = np.random.default_rng(seed).permutation(np.concatenate([train, val]))
+        splits = [(np.setdiff1d(pool, part), part) for part in np.array_split(pool, folds)]
+    else:
+        splits = [(train, val)] if len(val) else []
     scores = {}
     for a in alphas:
-        w, b = ridge(z[train], y[train], float(a))
-        scores[float(a)] = float(((z[val] @ w + b - y[val]) ** 2).sum(axis=1).mean()) if len(val) else 0.0
+        errs = []
+        for tr, va in splits:
+            w, b = ridge(z[tr], y[tr], float(a))
+            errs.append(float(((z[va] @ w + b - y[va]) ** 2).sum(axis=1).mean()))
+        scores[float(a)] = float(np.mean(errs)) if errs else 0.0
     best = min(scores, key=scores.get)
     w, b = ridge(z[np.concatenate([train, val])], y[np.concatenate([train, val])], best)
     layer = nn.Linear(x.shape[1], y.shape[1])
     with torch.no_grad():                        # standardisation folded in: (x - mu) / sd @ w + b
         layer.weight.copy_(torch.from_numpy((w / sd[:, None]).T.astype(np.float32)))
         layer.bias.copy_(torch.from_numpy((b - (mu / sd) @ w).astype(np.float32)))
-    return nn.Sequential(layer), {"alpha": best, "val_mse_by_alpha": scores, "val_mse": scores[best]}
+    return nn.Sequential(layer), {"alpha": best, "val_mse_by_alpha": scores, "val_mse": scores[best],
+                                  "folds": max(int(folds), 1) if len(splits) else 0}
 
 
 def fit_mlp(x: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray, s: dict[str, Any]
@@ -249,7 +261,8 @@ def _run_head(ctx: Context) -> dict[str, Any]:
     for kind in s["heads"]:
         t0 = time.perf_counter()
         if kind == "linear":
-            head, summary = fit_linear(pooled, y, rows["train"], rows["val"], list(s["ridge_alphas"]))
+            head, summary = fit_linear(pooled, y, rows["train"], rows["val"], list(s["ridge_alphas"]),
+                                       int(s["ridge_folds"]), int(s["seed"]))
         else:
             head, summary = fit_mlp(pooled, y, rows["train"], rows["val"], s)
         folder = out / kind
