@@ -52,7 +52,11 @@ def open_library(settings: AppSettings) -> tuple[Any, list[Track]]:
     from core import Library
 
     library = Library.open(**settings.open_kwargs())
-    return library, library.tracks()
+    try:
+        return library, library.tracks()
+    except BaseException:  # e.g. a damaged library: let go of it (and of its lock) for the repair
+        library.close()
+        raise
 
 
 class MainWindow(QMainWindow):
