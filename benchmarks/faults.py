@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import io
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -78,8 +79,12 @@ class Probe:
         return code, (lines[0] if code == 0 and lines else lines[-1] if lines else "")
 
 
-def short(text: str, width: int = 70) -> str:
-    text = text.replace(str(Path(tempfile.gettempdir())), "/tmp")
+def short(text: str, width: int = 170) -> str:
+    """The outcome in a table cell: scan summaries without their zero counts, temp paths as <dir>."""
+    text = re.sub(r"/\S*/cbrec-faults-[^/\s]*/p\d+", "<dir>", text)
+    text = re.sub(r"\b0 (added|updated|moved|removed|failed|unchanged)(, )?", "", text)
+    text = re.sub(r",? in \d+\.\d s", "", text).replace("cbrec-lib: ", "")
+    text = re.sub(r",\s*(;|$)", r"\1", text)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -170,8 +175,15 @@ def random_bytes(p: Probe) -> tuple[str, str, str]:
         f.write(np.random.default_rng(0).bytes(4096))
     code, line = p.cli("list")
     during = p.counts()
-    p.cli("repair", "-q")
-    return f"list exit {code}: {line}", during, p.counts()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        repair_code = cli_main(["--library", str(p.root), "--model", str(p.model), "repair", "-q"])
+    lines = out.getvalue().splitlines()
+    salvaged = lines[0].split(" into ")[0] if lines else ""
+    rescan = lines[1] if len(lines) > 1 else ""
+    said = "'... is damaged (...); run `cbrec-lib repair` ...'" if "is damaged" in line else line
+    return (f"list exit {code}: {said}; repair exit {repair_code}: {salvaged}; rescan: {rescan}",
+            during, p.counts())
 
 
 def bad_vectors(p: Probe) -> tuple[str, str, str]:
@@ -262,7 +274,7 @@ PROBES: list[tuple[str, Callable[[Probe], tuple[str, str, str]]]] = [
     ("older store restored, same generation", restored_store),
     ("4 KB random bytes over the tracks", random_bytes),
     ("NaN vector row + 7-byte vector row", bad_vectors),
-    ("disk full (4 MB tmpfs) during a scan", disk_full),
+    ("disk full (4 MB tmpfs), then a scan", disk_full),
     ("library on a read-only mount", read_only),
     ("file replaced, same size and mtime", replaced_file),
 ]
@@ -295,10 +307,10 @@ def main() -> None:
             rows.append((name, short(outcome), before, during, after))
             print(f"done: {name}", file=sys.stderr)
     print("tracks/vectors/playlist entries (missing); 'after' = once the cause is gone (or repaired)")
-    print(f"| {'fault':40} | {'outcome':70} | {'before':13} | {'during':13} | {'after':13} |")
-    print(f"|{'-' * 42}|{'-' * 72}|{'-' * 15}|{'-' * 15}|{'-' * 15}|")
+    print(f"| {'fault':40} | {'outcome':170} | {'before':13} | {'during':13} | {'after':13} |")
+    print(f"|{'-' * 42}|{'-' * 172}|{'-' * 15}|{'-' * 15}|{'-' * 15}|")
     for row in rows:
-        print(f"| {row[0]:40} | {row[1]:70} | {row[2]:13} | {row[3]:13} | {row[4]:13} |")
+        print(f"| {row[0]:40} | {row[1]:170} | {row[2]:13} | {row[3]:13} | {row[4]:13} |")
 
 
 if __name__ == "__main__":
