@@ -18,11 +18,11 @@ def _run(payloads: list[str], timeout: float = 2.0, workers: int = 2) -> dict[in
 def test_every_task_reported_despite_hang_crash_and_raise():
     payloads = ["ok:a", "hang", "ok:b", "crash", "ok:c", "raise", "ok:d", "ok:e"]
     started = time.monotonic()
-    results = _run(payloads, timeout=2.0)
-    assert time.monotonic() - started < 20
+    results = _run(payloads, timeout=5.0)   # 2 s was too short for a worker to start on a loaded 2-core VM
+    assert time.monotonic() - started < 40
     assert sorted(results) == list(range(len(payloads)))
     assert [results[i].value for i in (0, 2, 4, 6, 7)] == ["a", "b", "c", "d", "e"]
-    assert "longer than 2 s" in results[1].reason and not results[1].ok
+    assert "longer than 5 s" in results[1].reason and not results[1].ok
     assert "crashed" in results[3].reason and not results[3].ok
     assert "bad payload" in results[5].reason and not results[5].ok
 
