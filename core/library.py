@@ -305,12 +305,7 @@ class Library:
         untagged model gives ``[]``; a library track not yet analysed by this model raises."""
         if not self.card.tags:
             return []
-        try:
-            tid: int | None = self._track_id(ref)
-        except TrackNotFound:
-            if isinstance(ref, (Track, int, np.integer)):
-                raise
-            tid = None
+        tid = self._library_id_or_none(ref)
         if tid is None:
             return tagging.file_tags(self.embedder, os.path.expanduser(os.fspath(ref)), n)  # type: ignore[arg-type]
         found = tagging.stored_tags(self.store, self.analysis_version, tid, n)
@@ -319,6 +314,16 @@ class Library:
             raise CbrecError(f"{self.track(tid).path} has no tag scores yet. Run a scan to analyse it.")
         return found
 
+    def _library_id_or_none(self, ref: TrackRef) -> int | None:
+        """The library id of ``ref``; None for a path of a file not in the library (a track or id
+        that is not there raises TrackNotFound)."""
+        try:
+            return self._track_id(ref)
+        except TrackNotFound:
+            if isinstance(ref, (Track, int, np.integer)):
+                raise
+            return None
+
     def tags_by_track(self, n: int = 5) -> dict[int, list[tuple[str, float]]]:
         """Track id -> its ``n`` best tags, for every track analysed by this (tagged) model."""
         return tagging.top_tags_by_track(self.store, self.analysis_version, n)
@@ -326,12 +331,7 @@ class Library:
     # -- queries ----------------------------------------------------------------------------------
     def similar(self, ref: TrackRef, n: int = 10) -> list[Hit]:
         """The ``n`` tracks closest to ``ref`` (a track, id, or any audio file path), best first."""
-        try:
-            tid: int | None = self._track_id(ref)
-        except TrackNotFound:
-            if isinstance(ref, (Track, int, np.integer)):
-                raise
-            tid = None
+        tid = self._library_id_or_none(ref)
         query = self._vector(tid) if tid is not None else self.embed_file(ref)  # type: ignore[arg-type]
         ids, scores = self.index().query(query, n + 1)
         keep = [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if i != tid][:n]
