@@ -167,6 +167,7 @@ def bench_rescan_10k(model: str, source: Path, tmp: Path, n: int = 10_000) -> fl
     from core import Library
     from core.scan import fingerprint
     from core.store import NewTrack
+    from core.tagging import save_tag_names, save_tag_scores
 
     folder = tmp / "tenk"
     folder.mkdir()
@@ -181,9 +182,13 @@ def bench_rescan_10k(model: str, source: Path, tmp: Path, n: int = 10_000) -> fl
     for path in sorted(folder.rglob(f"*{source.suffix}")):
         st = path.stat()
         items.append(NewTrack(str(path), st.st_size, st.st_mtime_ns, fingerprint(str(path), st.st_size),
-                              {"title": path.stem}, vec))
+                              {"title": path.stem}, vec, st.st_ctime_ns, st.st_ino))
     with lib.store.transaction() as conn:
         lib.store.upsert_tracks(conn, items, lib.analysis_version)
+        if lib.card.tags:  # a tagged model's analysis is complete only with its tag scores
+            scores = np.full(len(lib.card.tags), 0.5, np.float32)
+            save_tag_names(conn, lib.analysis_version, lib.card.tags)
+            save_tag_scores(conn, lib.analysis_version, {item.fingerprint: scores for item in items}.items())
     started = time.monotonic()
     report = lib.scan()
     seconds = time.monotonic() - started
