@@ -35,6 +35,18 @@ TINY: dict[str, dict[str, Any]] = {
                    "output_dim": 8},
         "window_seconds": 1.0, "n_windows": 2,
     },
+    "zhaopu2018": {
+        "params": {"n_mels": 32, "image": [20, 30], "channels": [4, 8, 8], "kernels": [[3, 3], [2, 2], [2, 2]],
+                   "output_dim": 16},
+        "window_seconds": 2.0, "n_windows": 1,
+    },
+    "fused": {
+        "params": {"inner": {"architecture": "dieleman2014",
+                             "params": {"n_mels": 32, "channels": [8, 8], "pools": [4], "dense": [16],
+                                        "output_dim": 16}},
+                   "n_mels": 32, "output_dim": 16 + 2 * 32},
+        "window_seconds": 1.0, "n_windows": 2,
+    },
     "musicnn_head": {
         "params": {"n_mels": 32, "timbral_filters": 8, "temporal_filters": 4, "midend_filters": 8,
                    "penultimate_dim": 8, "head_hidden": 6, "output_dim": 4},
@@ -59,6 +71,8 @@ def tiny_config(architecture: str = "dieleman2014", **overrides: Any) -> tuple[s
             extra[key] = value
         elif key in _CARD_KEYS:
             config[key] = value
+        elif key == "dropout" and "dropout" not in config["params"]:
+            continue  # an architecture without dropout (zhaopu2018, fused) trains without it anyway
         else:
             config["params"][key] = value
     if config["frontend"]["kind"] == "logmel":
