@@ -39,7 +39,6 @@ from trainer.pipeline import Context, Stage, StageError, register
 log = logging.getLogger(__name__)
 
 ARCH = "zhaopu2018"
-REPO_MODELS = Path(__file__).resolve().parents[1] / "resources" / "models"
 KEYS: dict[str, Any] = {"threshold": 0.5, "weighting": "class", "class_weight": 0.0, "kde_bandwidth": 0.2,
                         "test_fraction": 0.2, "val_fraction": 0.1, "random_negatives": 0.0, "similars": "",
                         "params": {}, "window_seconds": 0.0, "epochs": 20, "patience": 5, "batch_size": 32,
@@ -271,9 +270,12 @@ def train_pairwise(ctx: Context) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- export
-def export_tower(ctx: Context, name: str, out_dir: Path, extra_metrics: dict[str, Any] | None = None) -> Any:
-    """Write ``out_dir/<name>.pt`` + ``.json`` (card) from the pairwise stage's tower."""
-    from core.model import ModelCard, build_net, save_model
+def export_tower(ctx: Context, name: str, out_dir: Path, extra_metrics: dict[str, Any] | None = None,
+                 force: bool = False) -> Any:
+    """Write ``out_dir/<name>.pt`` + ``.json`` (card) from the pairwise stage's tower; a different
+    model already there is replaced only with ``force`` (trainer.export.save_model_safely)."""
+    from core.model import ModelCard, build_net
+    from trainer.export import save_model_safely
     summary = ctx.summary("pairwise")
     folder = ctx.dir("pairwise")
     cfg = json.loads((folder / "card_config.json").read_text(encoding="utf-8"))
@@ -289,13 +291,14 @@ def export_tower(ctx: Context, name: str, out_dir: Path, extra_metrics: dict[str
                 "epochs": summary["epochs"], "best_epoch": summary["best_epoch"], "settings": settings(ctx)}
     card = ModelCard.from_config(name, arch, cfg, trained_on=trained_on, metrics=metrics, training=training)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return save_model(net.eval(), card, out_dir / name)
+    return save_model_safely(net.eval(), card, out_dir, name, force)[0]
 
 
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", type=Path, help="experiment TOML file (with a finished [pairwise] stage)")
     p.add_argument("--name", default="pairwise", help="model name: <dir>/<name>.pt + .json")
-    p.add_argument("--dir", type=Path, default=REPO_MODELS, help=f"output folder (default: {REPO_MODELS})")
+    p.add_argument("--dir", type=Path, help="output folder (default: <out_dir>/model of the experiment)")
+    p.add_argument("--force", action="store_true", help="replace a different model already at --dir/--name")
     p.add_argument("--metrics", type=Path, action="append", default=[], help="JSON of extra metrics for the card")
     p.add_argument("--set", dest="overrides", action="append", default=[], help=argparse.SUPPRESS)
 
@@ -307,8 +310,9 @@ def run_export(args: argparse.Namespace) -> int:
     extra: dict[str, Any] = {}
     for path in args.metrics:
         extra.update(json.loads(Path(path).read_text(encoding="utf-8")))
-    card = export_tower(ctx, args.name, args.dir, extra)
-    print(f"wrote {args.dir / (args.name + '.pt')} and {args.dir / (args.name + '.json')} "
+    out_dir = args.dir or ctx.out_dir / "model"
+    card = export_tower(ctx, args.name, out_dir, extra, force=args.force)
+    print(f"wrote {out_dir / (args.name + '.pt')} and {out_dir / (args.name + '.json')} "
           f"(analysis version {card.analysis_version})")
     return 0
 

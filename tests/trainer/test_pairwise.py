@@ -77,6 +77,14 @@ def test_exported_tower_is_an_app_model(experiment: Context, tmp_path: Path) -> 
         report = lib.scan([audio])
         assert len(report.added) >= 10 and not report.failed
         assert len(lib.similar(lib.tracks()[0], n=3)) == 3
+    # a different model is never overwritten without force (issue 9, point 18, for export-pairwise too)
+    other = json.loads((tmp_path / "pairs.json").read_text())
+    (tmp_path / "pairs.pt").write_bytes(b"another model")
+    with pytest.raises(Exception, match="force"):
+        export_tower(experiment, "pairs", tmp_path, {})
+    assert (tmp_path / "pairs.pt").read_bytes() == b"another model"
+    export_tower(experiment, "pairs", tmp_path, {}, force=True)
+    assert json.loads((tmp_path / "pairs.json").read_text())["analysis_version"] == other["analysis_version"]
 
 
 def test_cli_lists_the_stage_and_the_export() -> None:
