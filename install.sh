@@ -25,6 +25,6 @@ if [ -n "$missing" ]; then
 fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-
+# no pip upgrade: the venv's own pip (23 or newer) installs the pinned set, one moving part fewer
 .venv/bin/python -m pip install -q -e ".[test]"
 echo "cbrec installed: start the app with .venv/bin/cbrec, the command line with .venv/bin/cbrec-lib"
