@@ -7,25 +7,22 @@
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
-import time
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import appdirs
 import numpy as np
 
-from core import scan as scanning
 from core import tagging
-from core.analyze import AnalysisSettings, analyse, decode_pool
+from core.analyze import AnalysisSettings
 from core.audio import load_windows
 from core.errors import CbrecError, ModelError, TrackNotFound
 from core.index import VectorIndex, open_index
+from core.library_playlists import LibraryPlaylists
+from core.library_scan import LibraryScanning
 from core.lock import LibraryLock
 from core.model.card import (
     BUNDLED_MODELS,
@@ -34,19 +31,17 @@ from core.model.card import (
     default_model_path,
     verify_model_files,
 )
-from core.playlist import Playlist, make_path, make_playlist
-from core.pool import IsolatedPool
+from core.playlist import Playlist
 from core.progress import CancelToken, ProgressCallback
 from core.store import Store
-from core.store_playlists import entry_tracks
-from core.types import Hit, ScanReport, Track
+from core.types import Track, TrackRef
 
 if TYPE_CHECKING:
     from core.history import History, ImportReport, PlayStats
 
 log = logging.getLogger(__name__)
 
-TrackRef = Track | str | os.PathLike | int
+__all__ = ["Library", "TrackRef", "default_library_dir", "resolve_model_path"]
 
 
 def default_library_dir() -> Path:
@@ -73,8 +68,13 @@ def resolve_model_path(model: str | os.PathLike | None) -> Path:
     return Path(chosen).expanduser()
 
 
-class Library:
-    """One music library: a SQLite store, a model, and the Annoy index of its vectors."""
+class Library(LibraryScanning, LibraryPlaylists):
+    """One music library: a SQLite store, a model, and the Annoy index of its vectors.
+
+    Its concerns live in their own modules: scanning in :mod:`core.library_scan`, queries and
+    playlists in :mod:`core.library_playlists`, tags in :mod:`core.tagging`, listening history in
+    :mod:`core.history`; this class ties them to one store, model and index.
+    """
 
     def __init__(self, root: Path, model_path: Path, card: ModelCard, device: str = "auto",
                  workers: int | None = None) -> None:
@@ -134,103 +134,6 @@ class Library:
     def dim(self) -> int:
         """Length of a track vector."""
         return self.card.output_dim
-
-    # -- scanning ---------------------------------------------------------------------------------
-    def scan(self, folders: Sequence[str | os.PathLike] | None = None, progress: ProgressCallback | None = None,
-             cancel: CancelToken | None = None, on_tracks: Callable[[list[Track]], None] | None = None,
-             exclude: Sequence[str] = ()) -> ScanReport:
-        """Bring the library up to date with ``folders`` (default: the library's folders).
-
-        New folders are remembered. Unchanged files are skipped, moved files keep their
-        analysis, deleted files leave the library, and every file that cannot be analysed is
-        listed in ``report.failed`` with a reason; the scan itself does not raise for files."""
-        started = time.monotonic()
-        roots = [os.path.abspath(os.path.expanduser(os.fspath(f))) for f in (folders or self.folders())]
-        exclude = [os.path.expanduser(p) for p in exclude]   # "~/Music/Podcasts" as well as a glob
-        known_folders = set(self.store.folders())
-        # a new folder means analysis is coming: start the decode workers now, so they import
-        # their modules while the folders are walked (a rescan of known folders, usually
-        # unchanged, starts them only if the plan has work)
-        pool = decode_pool(self.settings) if any(r not in known_folders for r in roots) else None
-        if pool is not None:
-            pool.start()
-        try:
-            return self._scan(roots, known_folders, started, progress, cancel, on_tracks, exclude, pool)
-        except BaseException:
-            if pool is not None:
-                pool.close(now=True)
-            raise
-
-    def _scan(self, roots: list[str], known_folders: set[str], started: float,
-              progress: ProgressCallback | None, cancel: CancelToken | None,
-              on_tracks: Callable[[list[Track]], None] | None, exclude: Sequence[str],
-              pool: IsolatedPool | None) -> ScanReport:
-        """The body of :meth:`scan`; ``pool`` is started decode workers or None."""
-        for root in roots:
-            # a new folder is remembered only if it exists: a mistyped path is reported (failed,
-            # kept in failures()) but not scanned again and again
-            if root not in known_folders and os.path.isdir(root):
-                self.store.add_folder(root)
-        unreadable: set[str] = set()
-        entries, walk_failed = scanning.walk(roots, exclude, unreadable)
-        for path in self.store.drop_bad_vectors(self.analysis_version, self.dim):
-            log.warning("%s: its stored vector was damaged; analysing it again", path)
-        analysed = self.store.fingerprints_with_vectors(self.analysis_version)
-        if self.card.tags:  # a tagged model's analysis is complete only with the tag scores
-            analysed &= tagging.fingerprints_with_tags(self.store, self.analysis_version)
-        plan = scanning.plan(entries, walk_failed, roots, self.store.file_states(), self.store.failure_states(),
-                             analysed, unreadable=unreadable)
-        self._apply_file_changes(plan)
-        # the network loads on the inference thread while the first files decode; a library
-        # with nothing to analyse never loads it
-        outcome = analyse(plan.tasks, self.store, self.card, lambda: self.embedder, self.settings, progress,
-                          cancel, on_tracks, pool=pool)
-        return ScanReport(added=outcome.added, updated=outcome.updated + [e.path for e in plan.touched],
-                          moved=[(old, e.path) for old, e in plan.moved], removed=plan.removed,
-                          unavailable=plan.unavailable, returned=plan.returned,
-                          failed=plan.failed + plan.still_failing + outcome.failed,
-                          unchanged=plan.unchanged, cancelled=outcome.cancelled,
-                          seconds=time.monotonic() - started)
-
-    def _apply_file_changes(self, plan: scanning.ScanPlan) -> None:
-        """Commit moves, removals, metadata-only changes and forgotten failures before decoding,
-        and keep what failed before decoding (folders that cannot be opened, broken links,
-        unreadable files) in :meth:`failures`; size 0 and mtime 0 make the next scan retry them."""
-        if not (plan.moved or plan.removed or plan.touched or plan.forgotten_failures or plan.failed
-                or plan.unavailable or plan.returned or plan.restamped):
-            return
-        with self.store.transaction() as conn:
-            for old, entry in plan.moved:
-                self.store.move_track(conn, old, entry.path, entry.size, entry.mtime_ns, entry.ctime_ns, entry.inode)
-            for entry in plan.touched + plan.restamped:
-                self.store.update_file_state(conn, entry.path, entry.size, entry.mtime_ns, entry.ctime_ns,
-                                             entry.inode)
-            # a folder that cannot be read keeps its tracks, marked missing until it is back
-            self.store.set_available(conn, plan.unavailable, False)
-            self.store.set_available(conn, plan.returned, True)
-            self.store.remove_paths(conn, plan.removed)
-            self.store.remove_failures(conn, plan.forgotten_failures)
-            for path, reason in plan.failed:
-                self.store.record_failure(conn, path, 0, 0, reason)
-
-    def folders(self) -> list[str]:
-        return self.store.folders()
-
-    def add_folder(self, path: str | os.PathLike) -> None:
-        self.store.add_folder(os.path.abspath(os.path.expanduser(os.fspath(path))))
-
-    def remove_folder(self, path: str | os.PathLike) -> None:
-        """Forget a folder; its tracks leave the library at once."""
-        root = os.path.abspath(os.path.expanduser(os.fspath(path)))
-        self.store.remove_folder(root)
-        others = self.store.folders()
-        doomed = [p for p in self.store.file_states() if scanning.is_under(p, [root]) and not scanning.is_under(p, others)]
-        with self.store.transaction() as conn:
-            self.store.remove_paths(conn, doomed)
-
-    def failures(self) -> list[tuple[str, str]]:
-        """``(path, reason)`` of every file that could not be analysed."""
-        return self.store.failures()
 
     # -- tracks -----------------------------------------------------------------------------------
     def tracks(self) -> list[Track]:
@@ -328,72 +231,6 @@ class Library:
         """Track id -> its ``n`` best tags, for every track analysed by this (tagged) model."""
         return tagging.top_tags_by_track(self.store, self.analysis_version, n)
 
-    # -- queries ----------------------------------------------------------------------------------
-    def similar(self, ref: TrackRef, n: int = 10) -> list[Hit]:
-        """The ``n`` tracks closest to ``ref`` (a track, id, or any audio file path), best first."""
-        tid = self._library_id_or_none(ref)
-        query = self._vector(tid) if tid is not None else self.embed_file(ref)  # type: ignore[arg-type]
-        ids, scores = self.index().query(query, n + 1)
-        keep = [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if i != tid][:n]
-        tracks = self.store.tracks_by_id([i for i, _ in keep], self.analysis_version)
-        return [Hit(tracks[i], s) for i, s in keep if i in tracks]
-
-    def playlist(self, seeds: Sequence[TrackRef] | TrackRef, length: int = 25,
-                 max_per_artist: int | None = None) -> Playlist:
-        """Seeds first, then the tracks most like them, each flowing into the next."""
-        if isinstance(seeds, (Track, str, os.PathLike, int, np.integer)):
-            seeds = [seeds]
-        seed_ids = [self._track_id(s) for s in seeds]
-        if not seed_ids:
-            raise CbrecError("A playlist needs at least one seed track.")
-        for tid in seed_ids:
-            self._vector(tid)
-        items = make_playlist(seed_ids, self.index(), self._view(), self._view(), length, max_per_artist)
-        top = tagging.seeds_top_tags(self.store, self.analysis_version, seed_ids)
-        return self._to_playlist(items, seed_ids, lambda seeds: tagging.mix_name(seeds[0].title, top, len(seeds) - 1))
-
-    def path(self, start: TrackRef, end: TrackRef, length: int = 10,
-             max_per_artist: int | None = None) -> Playlist:
-        """A playlist that walks from ``start`` to ``end`` in ``length`` steps (both included)."""
-        a, b = self._track_id(start), self._track_id(end)
-        self._vector(a), self._vector(b)
-        items = make_path(a, b, self.index(), self._view(), self._view(), length, max_per_artist)
-        return self._to_playlist(items, [a, b], lambda ends: f"Path: {ends[0].title} → {ends[1].title}")
-
-    def _view(self) -> _StoreView:
-        return _StoreView(self.store, self.analysis_version, self.dim)
-
-    def _to_playlist(self, items: list[tuple[int, float]], seed_ids: list[int],
-                     name: Callable[[list[Track]], str]) -> Playlist:
-        tracks = self.store.tracks_by_id([i for i, _ in items] + seed_ids, self.analysis_version)
-        seeds = [tracks[i] for i in seed_ids]
-        return Playlist(tracks=[tracks[i] for i, _ in items], scores=[s for _, s in items], name=name(seeds),
-                        seeds=seeds)
-
-    # -- saved playlists --------------------------------------------------------------------------
-    def save_playlist(self, playlist: Playlist, name: str | None = None) -> int:
-        created = datetime.now(UTC).isoformat(timespec="seconds")
-        params = json.dumps({"seeds": [t.id for t in playlist.seeds]})
-        items = list(zip(playlist.tracks, playlist.scores, strict=True))
-        return self.store.save_playlist(name or playlist.name, created, items, params)
-
-    def playlists(self) -> list[tuple[int, str, str]]:
-        """Saved playlists as ``(id, name, created ISO time)``, oldest first."""
-        return self.store.playlists()
-
-    def load_playlist(self, playlist_id: int) -> Playlist:
-        saved = self.store.playlist(playlist_id)
-        if saved is None:
-            raise CbrecError(f"There is no saved playlist with id {playlist_id}.")
-        name, entries = saved
-        tracks = self.store.tracks_by_id([e.track_id for e in entries if e.track_id is not None],
-                                         self.analysis_version)
-        # an entry whose file is gone stays, as a track with status "missing" and its saved path
-        return Playlist(tracks=list(entry_tracks(entries, tracks)), scores=[e.score for e in entries], name=name)
-
-    def delete_playlist(self, playlist_id: int) -> None:
-        self.store.delete_playlist(playlist_id)
-
     # -- listening history (core.history) ---------------------------------------------------------
     @property
     def history(self) -> History:
@@ -440,17 +277,3 @@ class Library:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class _StoreView:
-    """Adapts the store to the vector/track sources the playlist builders ask for."""
-
-    def __init__(self, store: Store, version: str, dim: int) -> None:
-        self.store, self.version, self.dim = store, version, dim
-
-    def vectors(self, ids: Sequence[int]) -> np.ndarray:
-        found = self.store.vectors_for(ids, self.version, self.dim)
-        return np.stack([found[int(i)] for i in ids]) if len(ids) else np.zeros((0, self.dim), np.float32)
-
-    def tracks_by_id(self, ids: Sequence[int]) -> dict[int, Track]:
-        return self.store.tracks_by_id(ids, self.version)

@@ -1,6 +1,7 @@
 """Plain domain records returned by the engine: tracks, query hits, scan reports."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 
@@ -57,3 +58,7 @@ class ScanReport:
             parts.append(f"{len(self.unavailable)} kept as missing (their folder cannot be read now)")
         text = ", ".join(parts) + f" in {self.seconds:.1f} s"
         return text + (" (cancelled)" if self.cancelled else "")
+
+
+#: What the library's calls accept for a track: the record, its path (``~`` allowed) or its id.
+TrackRef = Track | str | os.PathLike | int
