@@ -38,35 +38,48 @@ class ExportError(CbrecError):
     """The model cannot be exported: no fit run, or a different model is in the way."""
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", type=Path, help="experiment TOML file")
-    p.add_argument("--run", help="which [fit.runs] entry to export (default: the first)")
-    p.add_argument("--name", default="", help="model name: <dir>/<name>.pt + .json (default: the experiment's name)")
+def add_export_arguments(p: argparse.ArgumentParser, finished: str) -> None:
+    """The options every export command shares: the experiment (``finished``: which stage it needs),
+    ``--dir``, ``--force``, ``--metrics`` and the hidden ``--set``."""
+    p.add_argument("config", type=Path, help=f"experiment TOML file{finished}")
     p.add_argument("--dir", type=Path, default=None,
                    help="output folder (default: <out_dir>/model, the experiment's own folder)")
     p.add_argument("--force", action="store_true", help="replace a different model already at <dir>/<name>.pt")
     p.add_argument("--metrics", type=Path, action="append", default=[],
                    help="JSON file of extra measured metrics to put on the card (repeatable)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help=argparse.SUPPRESS)
+
+
+def open_export(args: argparse.Namespace) -> tuple[Context, dict[str, Any], Path]:
+    """For an export command: the experiment's context, the extra card metrics read from the
+    ``--metrics`` files, and the output folder (``--dir``, else :func:`default_model_dir`)."""
+    from trainer.config import load_config
+    cfg = load_config(args.config, args.overrides)
+    ctx = Context(cfg, cfg.out_path(), show_progress=False)
+    extra: dict[str, Any] = {}
+    for path in args.metrics:
+        extra.update(json.loads(Path(path).read_text(encoding="utf-8")))
+    out_dir = Path(args.dir).expanduser() if args.dir else default_model_dir(ctx)
+    return ctx, extra, out_dir
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_export_arguments(p, "")
+    p.add_argument("--run", help="which [fit.runs] entry to export (default: the first)")
+    p.add_argument("--name", default="", help="model name: <dir>/<name>.pt + .json (default: the experiment's name)")
     p.add_argument("--n-windows", type=int, default=0,
                    help="windows per track the app averages (default: the run's); inference only, no retraining")
     p.add_argument("--window-seconds", type=float, default=0.0,
                    help="window length for the app (default: the training window); global-pooling nets accept others")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help=argparse.SUPPRESS)
 
 
 def run_export(args: argparse.Namespace) -> int:
     """The command: load the config, export, print where the files went (or why nothing was written)."""
     import trainer.train_stages  # noqa: F401 - registers the part-2 sections
-    from trainer.config import load_config
-    cfg = load_config(args.config, args.overrides)
-    ctx = Context(cfg, cfg.out_path(), show_progress=False)
+    ctx, extra, out_dir = open_export(args)
     check_fitted(ctx)
-    extra = {}
-    for path in args.metrics:
-        extra.update(json.loads(Path(path).read_text(encoding="utf-8")))
-    name = args.name or cfg.name
-    out_dir = Path(args.dir).expanduser() if args.dir else default_model_dir(ctx)
+    name = args.name or ctx.config.name
     card, outcome = export_model_to(ctx, args.run, name, out_dir, extra, args.n_windows, args.window_seconds,
                                     force=args.force)
     print(_outcome_text(out_dir / f"{name}.pt", card.analysis_version, outcome))

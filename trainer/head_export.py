@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from trainer.export import ExportError, save_model_safely
+from trainer.export import ExportError, add_export_arguments, open_export, save_model_safely
 from trainer.head import HEAD_KINDS
 from trainer.pipeline import Context, read_marker
 
@@ -88,26 +88,16 @@ def export_head(ctx: Context, kind: str, name: str, out_dir: Path, extra_metrics
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", type=Path, help="experiment TOML file (with a finished [head] stage)")
+    add_export_arguments(p, " (with a finished [head] stage)")
     p.add_argument("--head", choices=HEAD_KINDS, default="linear", help="which head (default: linear)")
     p.add_argument("--name", default="", help="model name (default: <experiment name>-<head>)")
-    p.add_argument("--dir", type=Path, default=None, help="output folder (default: <out_dir>/model)")
-    p.add_argument("--force", action="store_true", help="replace a different model already at <dir>/<name>.pt")
-    p.add_argument("--metrics", type=Path, action="append", default=[], help="JSON of extra metrics for the card")
-    p.add_argument("--set", dest="overrides", action="append", default=[], help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
     """The command: export, print where the model went."""
     import trainer.train_stages  # noqa: F401 - registers the stages
-    from trainer.config import load_config
-    cfg = load_config(args.config, args.overrides)
-    ctx = Context(cfg, cfg.out_path(), show_progress=False)
-    extra: dict[str, Any] = {}
-    for path in args.metrics:
-        extra.update(json.loads(Path(path).read_text(encoding="utf-8")))
-    name = args.name or f"{cfg.name}-{args.head}"
-    out_dir = Path(args.dir).expanduser() if args.dir else ctx.out_dir / "model"
+    ctx, extra, out_dir = open_export(args)
+    name = args.name or f"{ctx.config.name}-{args.head}"
     card, outcome = export_head(ctx, args.head, name, out_dir, extra, args.force)
     pt = out_dir / f"{name}.pt"
     print(f"{pt} is already this model" if outcome == "unchanged" else

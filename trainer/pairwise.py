@@ -295,22 +295,14 @@ def export_tower(ctx: Context, name: str, out_dir: Path, extra_metrics: dict[str
 
 
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", type=Path, help="experiment TOML file (with a finished [pairwise] stage)")
+    from trainer.export import add_export_arguments
+    add_export_arguments(p, " (with a finished [pairwise] stage)")
     p.add_argument("--name", default="pairwise", help="model name: <dir>/<name>.pt + .json")
-    p.add_argument("--dir", type=Path, help="output folder (default: <out_dir>/model of the experiment)")
-    p.add_argument("--force", action="store_true", help="replace a different model already at --dir/--name")
-    p.add_argument("--metrics", type=Path, action="append", default=[], help="JSON of extra metrics for the card")
-    p.add_argument("--set", dest="overrides", action="append", default=[], help=argparse.SUPPRESS)
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from trainer.config import load_config
-    cfg = load_config(args.config, args.overrides)
-    ctx = Context(cfg, cfg.out_path(), show_progress=False)
-    extra: dict[str, Any] = {}
-    for path in args.metrics:
-        extra.update(json.loads(Path(path).read_text(encoding="utf-8")))
-    out_dir = args.dir or ctx.out_dir / "model"
+    from trainer.export import open_export
+    ctx, extra, out_dir = open_export(args)
     card = export_tower(ctx, args.name, out_dir, extra, force=args.force)
     print(f"wrote {out_dir / (args.name + '.pt')} and {out_dir / (args.name + '.json')} "
           f"(analysis version {card.analysis_version})")
