@@ -39,8 +39,8 @@ def fuse_net(inner: ContentNet, card: ModelCard, windows: np.ndarray, owner: np.
     if not 0.0 <= timbre_weight < 1.0:
         raise CbrecError("--timbre-weight must be in [0, 1).")
     n_mels = int(card.frontend.get("n_mels", 128))
-    inner_params = dict(inner.params) | {"n_mels": n_mels} if "n_mels" in inner.params else dict(inner.params)
-    params = {"inner": {"architecture": card.architecture, "params": inner_params},
+    # check_card already holds the card's frontend and the network to the same n_mels
+    params = {"inner": {"architecture": card.architecture, "params": dict(inner.params)},
               "timbre_weight": float(timbre_weight), "n_mels": n_mels, "output_dim": card.output_dim + 2 * n_mels}
     fused = Fused(params)
     inner_state = {k: v for k, v in inner.state_dict().items() if not k.startswith("tag_head.")}
