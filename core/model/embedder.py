@@ -74,17 +74,12 @@ class Embedder:
     def embed(self, windows: np.ndarray) -> np.ndarray:
         """``(n_tracks, n_windows, window_samples)`` float32 mono audio -> ``(n_tracks, dim)`` float32.
 
-        Each track's window predictions are averaged, then L2-normalised (:func:`l2_normalize`:
+        Each track's window predictions are pooled by the network (``ContentNet.pool_windows``: their
+        mean, unless the architecture pools otherwise), then L2-normalised (:func:`l2_normalize`:
         finite, unit length; a zero prediction becomes :func:`fallback_vector`). Any number of
         windows >= 1 per track is accepted; ``window_samples`` must match the model.
         """
-        x = self._check(windows)
-        n_tracks, n_win, n_samples = x.shape
-        if n_tracks == 0:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        flat = x.reshape(n_tracks * n_win, n_samples)
-        preds, _ = self._predict(flat, with_tags=False)
-        return self._track_vectors(preds.reshape(n_tracks, n_win, self.dim))
+        return self._embed(windows, with_tags=False)[0]
 
     @property
     def tag_names(self) -> list[str]:
@@ -97,12 +92,16 @@ class Embedder:
         A track's tag scores are the mean over its windows of each window's sigmoid scores (as
         musicnn's taggram is averaged), in the order of :attr:`tag_names`.
         """
+        return self._embed(windows, with_tags=True)
+
+    def _embed(self, windows: np.ndarray, with_tags: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Track vectors and, when asked and the model has a tag head, track tag scores."""
         x = self._check(windows)
         n_tracks, n_win, n_samples = x.shape
+        n_tags = len(self.tag_names) if with_tags else 0
         if n_tracks == 0:
-            n_tags = len(self.tag_names)
             return np.zeros((0, self.dim), np.float32), (np.zeros((0, n_tags), np.float32) if n_tags else None)
-        preds, tags = self._predict(x.reshape(n_tracks * n_win, n_samples), with_tags=True)
+        preds, tags = self._predict(x.reshape(n_tracks * n_win, n_samples), with_tags)
         vectors = self._track_vectors(preds.reshape(n_tracks, n_win, self.dim))
         if tags is None:
             return vectors, None
